@@ -1,0 +1,43 @@
+# Shared set-up: configuration validation, the dataset/shard enumeration, input functions.
+import functools
+
+from avexplain import config as avconfig
+from avexplain import manifest as avmanifest
+from avexplain.shards import shard_ids
+
+# Stop before any job when the configuration is wrong, naming the key and what was expected.
+avconfig.validate(config, root=workflow.basedir)
+
+DATASETS = list(config["datasets"])
+# AVR is a union of AVE and LLP: it has a manifest and an audit, but no videos of its own.
+MEDIA_DATASETS = [d for d in DATASETS if config["datasets"][d]["kind"] != "union"]
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    media="|".join(MEDIA_DATASETS),
+    shard=r"\d{3}",
+
+
+@functools.cache
+def num_videos(dataset):
+    """Rows of the dataset's manifest, computed at parse time (cheap: annotation files only)."""
+    return avmanifest.count_videos(config, dataset, root=workflow.basedir)
+
+
+def shards(dataset):
+    return shard_ids(num_videos(dataset), config["datasets"][dataset]["shard_size"])
+
+
+def manifest_inputs(wildcards):
+    """The annotation files a dataset's manifest is built from, so edits trigger a rebuild."""
+    return avmanifest.input_files(config, wildcards.dataset)
+
+
+def all_targets():
+    targets = []
+    for dataset in config["run_datasets"]:
+        targets += [f"data/{dataset}/manifest.csv", f"data/{dataset}/audit.md"]
+        if dataset in MEDIA_DATASETS:
+            targets += [f"data/{dataset}/clips/shard-{s}" for s in shards(dataset)]
+    return targets
