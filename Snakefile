@@ -14,5 +14,11 @@ include: "workflow/rules/data.smk"
 
 rule all:
     input:
-        all_targets(),
+        targets_for(config["run_datasets"]),
     default_target: True
+
+
+# `make demo`: everything the pipeline can produce for the embedded synth dataset.
+rule demo:
+    input:
+        targets_for(["synth"]),

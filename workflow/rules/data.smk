@@ -1,6 +1,16 @@
 # Stage 1-3: annotation files -> manifest + audit; download (or generate) videos; decode clips.
 
 
+def data_targets(dataset):
+    targets = [f"data/{dataset}/manifest.csv", f"data/{dataset}/audit.md"]
+    if dataset in MEDIA_DATASETS:
+        targets += [f"data/{dataset}/clips/shard-{s}" for s in shards(dataset)]
+    return targets
+
+
+STAGE_TARGETS.append(data_targets)
+
+
 rule manifest:
     input:
         manifest_inputs,
