@@ -25,10 +25,12 @@ test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	$(BIN)/snakefmt Snakefile workflow/rules
 
 clean-results:
 	rm -rf data features results logs benchmarks/out .snakemake

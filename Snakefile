@@ -13,9 +13,9 @@ include: "workflow/rules/data.smk"
 
 
 rule all:
+    default_target: True
     input:
         targets_for(config["run_datasets"]),
-    default_target: True
 
 
 # `make demo`: everything the pipeline can produce for the embedded synth dataset.

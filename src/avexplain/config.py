@@ -56,10 +56,15 @@ def validate(config: dict, schema_path: Path = SCHEMA, root: Path | None = None)
                     )
     for key_path, value in _file_keys(config):
         if value is not None and not (root / value).exists():
-            problems.append(f"config key '{_key(key_path)}' points at '{value}', which does not exist")
+            problems.append(
+                f"config key '{_key(key_path)}' points at '{value}', which does not exist"
+            )
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return config
+
+
+FILE_KEYS = ("annotations", "labels", "eval_audio", "eval_visual", "class_map", "labels_csv")
 
 
 def _file_keys(config: dict):
@@ -67,22 +72,19 @@ def _file_keys(config: dict):
     datasets = config.get("datasets", {})
     used = set(config.get("run_datasets", []))
     for name in list(used):
-        members = datasets.get(name, {}).get("members", [])
-        used.update(members)
+        used.update(datasets.get(name, {}).get("members", []))
     for name in sorted(used):
         ds = datasets.get(name, {})
-        for key in ("annotations", "labels", "eval_audio", "eval_visual", "class_map", "labels_csv"):
+        for key in (*FILE_KEYS, "video_dir"):
             if isinstance(ds.get(key), str):
                 yield ["datasets", name, key], ds[key]
-        for split, path in (ds.get("splits") or {}).items() if isinstance(ds.get("splits"), dict) else []:
-            yield ["datasets", name, "splits", split], path
-        for key in ("local_dir",):
-            value = (ds.get("source") or {}).get(key)
-            if value is not None:
-                yield ["datasets", name, "source", key], value
-        for key in ("video_dir",):
-            if isinstance(ds.get(key), str):
-                yield ["datasets", name, key], ds[key]
+        splits = ds.get("splits")
+        if isinstance(splits, dict):
+            for split, path in splits.items():
+                yield ["datasets", name, "splits", split], path
+        local_dir = (ds.get("source") or {}).get("local_dir")
+        if local_dir is not None:
+            yield ["datasets", name, "source", "local_dir"], local_dir
 
 
 def load(path: str | Path, root: Path | None = None) -> dict:

@@ -34,12 +34,12 @@ rule download:
         manifest="data/{media}/manifest.csv",
     output:
         status="data/{media}/download/shard-{shard}.csv",
-    params:
-        video_dir="data/{media}/videos",
     log:
         "logs/download/{media}/shard-{shard}.log",
     benchmark:
         "benchmarks/out/download/{media}/shard-{shard}.tsv"
+    params:
+        video_dir="data/{media}/videos",
     script:
         "../scripts/download.py"
 
@@ -47,7 +47,11 @@ rule download:
 rule missing:
     input:
         manifest="data/{media}/manifest.csv",
-        status=lambda wc: expand("data/{media}/download/shard-{shard}.csv", media=wc.media, shard=shards(wc.media)),
+        status=lambda wc: expand(
+            "data/{media}/download/shard-{shard}.csv",
+            media=wc.media,
+            shard=shards(wc.media),
+        ),
     output:
         missing="data/{media}/missing.csv",
     log:
