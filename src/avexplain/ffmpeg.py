@@ -11,7 +11,7 @@ import functools
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -72,7 +72,6 @@ class MediaInfo:
     variable_rate: bool
     has_audio: bool
     audio_duration: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def display_size(self) -> tuple[int, int]:
