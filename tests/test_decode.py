@@ -186,3 +186,39 @@ def test_bad_status_csv_names_file_and_line(tmp_path):
     bad.write_text("video_id,path\na,x.mp4\n")
     with pytest.raises(ValueError, match=r"missing column\(s\) status, reason"):
         decode.read_status(bad)
+
+
+@pytest.mark.slow
+def test_decode_script_runs_under_snakemake(sources, tmp_path):
+    """workflow/scripts/decode.py through Snakemake, on a one-rule workflow beside the data."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "decode.py"
+    status = tmp_path / "data/synth/download/shard-000.csv"
+    status.parent.mkdir(parents=True)
+    pd.DataFrame(
+        [("a", "present", str(sources["clean"]), ""), ("b", "present", str(sources["empty"]), "")],
+        columns=decode.STATUS_COLUMNS,
+    ).to_csv(status, index=False)
+    (tmp_path / "Snakefile").write_text(
+        f"config['clip'] = {CLIP!r}\n"
+        "rule decode:\n"
+        "    input: status='data/{media}/download/shard-{shard}.csv'\n"
+        "    output: clips=directory('data/{media}/clips/shard-{shard}')\n"
+        "    log: 'logs/decode/{media}/shard-{shard}.log'\n"
+        f"    script: {str(script)!r}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "data/synth/clips/shard-000"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "data/synth/clips/shard-000"
+    report = pd.read_csv(out / "report.csv", keep_default_na=False)
+    assert report["status"].tolist() == ["ok", "failed"]
+    assert (out / "a.mp4").exists() and not (out / "b.mp4").exists()
+    assert "b failed: empty file" in (tmp_path / "logs/decode/synth/shard-000.log").read_text()

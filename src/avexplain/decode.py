@@ -98,7 +98,9 @@ def check_clip(mp4, wav_path, clip_cfg: dict) -> None:
     T, fps, size, sr = _settings(clip_cfg)
     frames, w, h = count_video_frames(mp4)
     if (frames, w, h) != (T * fps, size, size):
-        raise ValueError(f"clip has {frames} frames of {w}x{h}; expected {T * fps} of {size}x{size}")
+        raise ValueError(
+            f"clip has {frames} frames of {w}x{h}; expected {T * fps} of {size}x{size}"
+        )
     with wave.open(str(wav_path)) as wf:
         got = (wf.getnframes(), wf.getnchannels(), wf.getsampwidth(), wf.getframerate())
     if got != (T * sr, 1, 2, sr):

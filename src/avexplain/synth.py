@@ -104,7 +104,9 @@ def _consistent(spec: VideoSpec, pairs, T: int) -> bool:
     for s in range(T):
         seen = [v for v in spec.visual if v.onset <= s < v.offset]
         heard = {a.kind for a in spec.audio if a.onset <= s < a.offset}
-        formed = {c for c, (o, snd) in enumerate(pairs) if snd in heard and o in {v.kind for v in seen}}
+        formed = {
+            c for c, (o, snd) in enumerate(pairs) if snd in heard and o in {v.kind for v in seen}
+        }
         annotated = set()
         for c in spec.labels:
             a_on = any(a.label == c and a.onset <= s < a.offset for a in spec.audio)
@@ -301,8 +303,8 @@ def _sound(kind: int, t: np.ndarray, rng) -> np.ndarray:
         u = np.mod(t, 0.5)
         return np.sin(two_pi * (500 * u + 0.5 * 3000 * u**2)) * (u < 0.4)
     if kind == 3:  # drum: decaying noise bursts, three per second
-        env = np.exp(-np.mod(t, 1 / 3) * 25)
-        return np.clip(rng.normal(0, 0.5, t.shape), -1, 1) * env
+        env = np.exp(-np.mod(t, 1 / 3) * 12)
+        return np.clip(rng.normal(0, 0.7, t.shape), -1, 1) * env
     if kind == 4:  # bell: inharmonic partials struck once a second
         env = np.exp(-np.mod(t, 1.0) * 4)
         return env * (0.6 * np.sin(two_pi * 1200 * t) + 0.4 * np.sin(two_pi * 2930 * t))
@@ -314,12 +316,12 @@ def _sound(kind: int, t: np.ndarray, rng) -> np.ndarray:
 
 def _audio(spec: VideoSpec, T: int, sr: int) -> np.ndarray:
     rng = np.random.default_rng(spec.seed + [1])
-    track = rng.normal(0, 0.01, T * sr)  # faint background hiss: no digital silence
+    track = rng.normal(0, 0.005, T * sr)  # faint background hiss: no digital silence
     fade = int(FADE_S * sr)
     for inst in spec.audio:
         a, b = inst.onset * sr, inst.offset * sr
         t = np.arange(b - a) / sr
-        wave = _sound(inst.kind, t, rng) * rng.uniform(0.25, 0.4)
+        wave = _sound(inst.kind, t, rng) * rng.uniform(0.3, 0.5)
         ramp = np.minimum(1.0, np.minimum(np.arange(b - a), np.arange(b - a)[::-1]) / fade)
         track[a:b] += wave * ramp
     return np.clip(track, -1, 1)
