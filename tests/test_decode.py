@@ -56,6 +56,22 @@ def sources(tmp_path_factory):
     data = s["clean"].read_bytes()
     s["truncated"] = d / "truncated.mp4"
     s["truncated"].write_bytes(data[: len(data) * 2 // 3])
+    # the index (moov) first, then half of the data: opens, but decodes only in part
+    faststart = _make(d / "faststart.mp4", extra_out=["-movflags", "+faststart"])
+    data = faststart.read_bytes()
+    s["truncated_faststart"] = d / "truncated_faststart.mp4"
+    s["truncated_faststart"].write_bytes(data[: len(data) // 2])
+    # 64x96 stored pixels shown twice as wide (a 128x96 picture), white on the left quarter
+    s["anamorphic"] = d / "anamorphic.mp4"
+    run_ffmpeg(
+        [
+            *["-f", "lavfi", "-i", "color=white:size=16x96:rate=8:duration=10"],
+            *["-f", "lavfi", "-i", "color=black:size=48x96:rate=8:duration=10"],
+            *["-filter_complex", "[0:v][1:v]hstack,setsar=2", *ENC, str(s["anamorphic"])],
+        ]
+    )
+    s["audio_only"] = d / "audio_only.m4a"
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=10", "-c:a", "aac", str(s["audio_only"])])
     s["empty"] = d / "empty.mp4"
     s["empty"].write_bytes(b"")
     s["missing"] = d / "does_not_exist.mp4"
@@ -94,6 +110,7 @@ def _check_canonical(mp4, wav_path):
         ("aspect", ["aspect"]),
         ("vfr", ["vfr"]),
         ("rotated", ["no_audio", "rotated", "aspect"]),
+        ("anamorphic", ["no_audio", "aspect"]),
     ],
 )
 def test_cases_become_canonical_clips(sources, tmp_path, case, expected):
@@ -131,10 +148,22 @@ def test_rotation_is_applied(sources, tmp_path):
     assert probe(tmp_path / "r.mp4").rotation == 0  # no rotation left in the metadata
 
 
+def test_anamorphic_pixels_are_made_square(sources, tmp_path):
+    # Shown 128x96: white is the left 32 columns; scaled to height 64 (width 86) and centre-
+    # cropped, about 10 of 64 columns stay white (16 if the stored pixels were taken as square).
+    decode.decode_video(sources["anamorphic"], tmp_path / "a.mp4", tmp_path / "a.wav", CLIP)
+    frame = _frames(tmp_path / "a.mp4")[0].mean(axis=2)
+    white_columns = int((frame.mean(axis=0) > 128).sum())
+    assert 9 <= white_columns <= 11
+    assert probe(tmp_path / "a.mp4").pixel_aspect == 1.0
+
+
 @pytest.mark.parametrize(
     "case, message",
     [
         ("truncated", "unreadable video"),
+        ("truncated_faststart", "truncated: video data ends at"),
+        ("audio_only", "no video stream"),
         ("empty", "empty file"),
         ("missing", "no such file"),
     ],

@@ -65,14 +65,29 @@ def repairs_needed(info: MediaInfo, clip_cfg: dict) -> list[str]:
     return [r for r in REPAIRS if r in found]
 
 
-def ffmpeg_args(src, dst_mp4, dst_wav, clip_cfg: dict, has_audio: bool) -> list[str]:
+def check_complete(info: MediaInfo) -> None:
+    """Raise ValueError when the data stops well before the duration the index declares (a
+    truncated download whose index came first): such a file decodes, but only in part."""
+    declared = info.declared_duration
+    if declared and declared - info.video_duration > max(0.5, 0.05 * declared):
+        raise ValueError(
+            f"truncated: video data ends at {info.video_duration:.2f} s of the "
+            f"{declared:.2f} s the container declares"
+        )
+
+
+def ffmpeg_args(
+    src, dst_mp4, dst_wav, clip_cfg: dict, has_audio: bool, square_pixels: bool = True
+) -> list[str]:
     """One ffmpeg command line that writes the canonical video and WAV of `src`."""
     T, fps, size, sr = _settings(clip_cfg)
     samples = T * sr
+    # Anamorphic sources are first stretched to square pixels, so the crop keeps true shapes.
+    unsqueeze = "" if square_pixels else "scale=trunc(iw*sar/2)*2:ih,setsar=1,"
     video = (
         # ffmpeg applies the display rotation before this graph (autorotate is on by default);
         # start_time=0 fills a late first frame by repeating it, as tpad does at the end.
-        f"[0:v:0]fps={fps}:start_time=0,"
+        f"[0:v:0]{unsqueeze}fps={fps}:start_time=0,"
         f"scale={size}:{size}:force_original_aspect_ratio=increase,"
         f"crop={size}:{size},setsar=1,"
         f"tpad=stop_mode=clone:stop_duration={T},format=yuv420p[v]"
@@ -127,9 +142,12 @@ def decode_video(src, dst_mp4, dst_wav, clip_cfg: dict) -> tuple[str, list[str],
             info = probe(src)
         except Exception as exc:
             raise ValueError(f"unreadable video {src}: {exc}") from exc
+        check_complete(info)
         repairs = repairs_needed(info, clip_cfg)
         dst_mp4.parent.mkdir(parents=True, exist_ok=True)
-        run_ffmpeg(ffmpeg_args(src, *parts, clip_cfg, info.has_audio), timeout=TIMEOUT_S)
+        square = abs(info.pixel_aspect - 1) < 1e-3
+        args = ffmpeg_args(src, *parts, clip_cfg, info.has_audio, square_pixels=square)
+        run_ffmpeg(args, timeout=TIMEOUT_S)
         check_clip(*parts, clip_cfg)
         # Renamed into place only when both are complete and checked.
         parts[0].replace(dst_mp4)

@@ -72,13 +72,14 @@ class MediaInfo:
     variable_rate: bool
     has_audio: bool
     audio_duration: float = 0.0
+    declared_duration: float | None = None  # what the container's index promises
+    pixel_aspect: float = 1.0  # sample aspect ratio (anamorphic video when not 1)
 
     @property
     def display_size(self) -> tuple[int, int]:
-        """(width, height) as shown, after applying the rotation."""
-        if self.rotation % 180 == 90:
-            return self.height, self.width
-        return self.width, self.height
+        """(width, height) as shown: square pixels, after applying the rotation."""
+        w, h = int(round(self.width * self.pixel_aspect)), self.height
+        return (h, w) if self.rotation % 180 == 90 else (w, h)
 
 
 def _stream_times(packets: list[tuple[float, float]]) -> tuple[np.ndarray, float]:
@@ -135,6 +136,12 @@ def probe(path: str | Path) -> MediaInfo:
         if v_end <= times[-1]:  # packets without durations: assume one frame interval
             v_end = float(times[-1] + (1.0 / fps if fps else 0.0))
         _, a_end = _stream_times(audio)
+        declared = None
+        if vs.duration:
+            declared = float(vs.duration * vs.time_base)
+        elif container.duration:
+            declared = container.duration / 1e6
+        sar = vs.sample_aspect_ratio
         return MediaInfo(
             width=vs.codec_context.width,
             height=vs.codec_context.height,
@@ -145,6 +152,8 @@ def probe(path: str | Path) -> MediaInfo:
             variable_rate=variable,
             has_audio=aus is not None and bool(audio),
             audio_duration=a_end,
+            declared_duration=declared,
+            pixel_aspect=float(sar) if sar else 1.0,
         )
 
 
