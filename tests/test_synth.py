@@ -162,3 +162,47 @@ def test_sound_plays_during_audio_events_only(config, tmp_path):
                 assert rms[s] > 5 * max(rms[q] for q in quiet)
         checked += 1
     assert checked >= 3
+
+
+def _probe_features(spec, T=10, fps=2, size=48, sr=16000):
+    """Crude per-video features: colour histograms (visual), log spectra (audio)."""
+    frames, _ = synth._frames(spec, T, fps, size)
+    q = (frames // 64).reshape(len(frames), -1, 3) @ np.array([16, 4, 1])
+    hist = np.stack([np.bincount(x, minlength=64) for x in q]) / size**2
+    chunks = synth._audio(spec, T, sr).reshape(T * 10, -1)
+    spectra = np.log1p(np.abs(np.fft.rfft(chunks * np.hanning(chunks.shape[1]), axis=1))[:, ::8])
+    return (
+        np.concatenate([hist.max(0), hist.mean(0)]),
+        np.concatenate([spectra.max(0), spectra.mean(0), np.abs(np.diff(spectra, axis=0)).mean(0)]),
+    )
+
+
+@pytest.mark.slow
+def test_linear_probes_need_both_modalities(config):
+    """Linear probes on crude features: vision alone and audio alone each confuse the classes
+    that share their object or sound; together they do clearly better."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+    from sklearn.multiclass import OneVsRestClassifier
+
+    config["clip"].update(segments=10, fps=2, size=48)
+    n, num = 6, 240
+    feats, labels = [], np.zeros((num, n))
+    for i in range(num):
+        spec = synth.video_spec(i, config)
+        feats.append(_probe_features(spec))
+        labels[i, spec.labels] = 1
+    vis, aud = (np.array(f) for f in zip(*feats, strict=True))
+    train, test = slice(0, 160), slice(160, num)
+    ap = {}
+    for name, x in [("visual", vis), ("audio", aud), ("both", np.hstack([vis, aud]))]:
+        x = (x - x[train].mean(0)) / (x[train].std(0) + 1e-6)
+        model = OneVsRestClassifier(LogisticRegression(C=0.1, max_iter=2000))
+        scores = model.fit(x[train], labels[train]).predict_proba(x[test])
+        ap[name] = np.array(
+            [average_precision_score(labels[test][:, c], scores[:, c]) for c in range(n)]
+        )
+    assert ap["both"].mean() > ap["visual"].mean() + 0.2
+    assert ap["both"].mean() > ap["audio"].mean() + 0.1
+    # beep (class 0) and drum (class 5) are unique sounds; buzz and chirp are shared
+    assert ap["audio"][[0, 5]].mean() > ap["audio"][[1, 2, 3, 4]].mean() + 0.15
