@@ -251,3 +251,12 @@ def test_decode_script_runs_under_snakemake(sources, tmp_path):
     assert report["status"].tolist() == ["ok", "failed"]
     assert (out / "a.mp4").exists() and not (out / "b.mp4").exists()
     assert "b failed: empty file" in (tmp_path / "logs/decode/synth/shard-000.log").read_text()
+
+
+def test_shard_without_present_videos_still_has_a_report(tmp_path):
+    status_csv = tmp_path / "shard-002.csv"
+    status_csv.write_text("video_id,status,path,reason\na,missing,,private video\n")
+    decode.run(status_csv, tmp_path / "clips", CLIP)
+    assert (
+        tmp_path / "clips" / "report.csv"
+    ).read_text().strip() == "video_id,status,repairs,error"
