@@ -343,6 +343,7 @@ class FakeYouTube:
         if youtube_id == "flaky" and self.calls.count("flaky") < 3:
             raise ConnectionError("connection reset")
         if youtube_id == "broken":
+            Path(out_path).with_suffix(".mp4.part").write_bytes(b"half")
             raise ConnectionError("connection reset")
         Path(out_path).write_bytes(self.media["a"].read_bytes())
         return None

@@ -15,6 +15,7 @@ moved into place when complete, so a killed job never leaves a half file in the 
 from __future__ import annotations
 
 import collections
+import glob
 import logging
 import os
 import time
@@ -24,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from avexplain.download_youtube import Unavailable, YtDlpDownloader
 from avexplain.config import ConfigError
+from avexplain.download_youtube import Unavailable, YtDlpDownloader
 from avexplain.download_zip import ArchiveError, ZipMembers, ensure_zip, link_or_copy
 from avexplain.shards import shard_slice
 
@@ -282,6 +283,9 @@ def _one(row, sources: _Sources, video_dir: Path) -> list:
     except Exception as exc:  # one video's failure must not stop the shard
         log.exception("%s: unexpected error", row.video_id)
         reason = f"{type(exc).__name__}: {exc}"[:200]
+    # drop what a failed fetch left behind (yt-dlp's .part and per-format files included)
+    for leftover in sources.partial.glob(glob.escape(row.video_id) + ".*"):
+        leftover.unlink(missing_ok=True)
     log.info("%s: missing (%s)", row.video_id, reason)
     return [row.video_id, "missing", "", reason]
 

@@ -90,7 +90,6 @@ class YtDlpDownloader:
 
     def __call__(self, url: str, start: float, end: float, out_path: Path) -> Path:
         import yt_dlp
-
         from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
 
         out_path = Path(out_path)
