@@ -6,10 +6,12 @@ import copy
 import hashlib
 import http.server
 import re
+import runpy
 import subprocess
 import threading
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import pandas as pd
@@ -76,6 +78,7 @@ class Server:
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.cut_once: set[str] = set()  # paths whose next full response stops halfway
+        self.no_ranges: set[str] = set()  # paths served whole whatever Range asks
         self.requests: list[tuple[str, str | None]] = []
         self.bytes_sent = 0
         server = self
@@ -101,7 +104,8 @@ class Server:
                     self.end_headers()
                     return
                 start, end = 0, len(data)
-                match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
+                asked = "" if self.path in server.no_ranges else self.headers.get("Range")
+                match = re.match(r"bytes=(\d+)-(\d*)", asked or "")
                 if match:
                     start = int(match.group(1))
                     end = int(match.group(2)) + 1 if match.group(2) else len(data)
@@ -135,7 +139,11 @@ class Server:
                 self.wfile.write(chunk)
                 server.bytes_sent += len(chunk)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Quiet(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # the client resetting a deliberately cut connection is expected
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -290,6 +298,38 @@ def test_zip_download_retries_then_fails_keeping_the_partial_bytes(tmp_path, med
     assert len(blob) // 2 - NET_CHUNK <= kept <= len(blob) // 2
     assert waits == []
     assert ensure_zip(server.url("/z.zip"), tmp_path / "z.zip", None, 0, 0).read_bytes() == blob
+
+
+def test_zip_from_a_server_without_ranges_restarts_cleanly(tmp_path, media, server):
+    (tmp_path / "pad.bin").write_bytes(bytes(range(256)) * 1024)
+    blob = make_zip(
+        tmp_path / "src.zip", {"AVE/x.mp4": media["a"], "pad.bin": tmp_path / "pad.bin"}
+    )
+    server.files["/z.zip"] = blob
+    server.cut_once.add("/z.zip")
+    server.no_ranges.add("/z.zip")
+    got = ensure_zip(server.url("/z.zip"), tmp_path / "z.zip", None, retries=1, backoff_s=0)
+    assert got.read_bytes() == blob  # the partial bytes were not appended to a full response
+
+
+def test_parallel_jobs_download_the_zip_once(tmp_path, media, server):
+    blob = make_zip(tmp_path / "src.zip", {"AVE/x.mp4": media["a"]})
+    server.files["/z.zip"] = blob
+    dest = tmp_path / "z.zip"
+    good = hashlib.sha256(blob).hexdigest()
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(ensure_zip(server.url("/z.zip"), dest, good, 0, 0))
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [dest] * 3 and dest.read_bytes() == blob
+    assert [p for p, _ in server.requests] == ["/z.zip"]
 
 
 def test_ave_without_a_source_names_the_config_keys(tmp_path):
@@ -563,3 +603,41 @@ def test_collect_missing_below_threshold_raises_after_writing(tmp_path):
         config, "llp", manifest, [tmp_path / "s0.csv", tmp_path / "s1.csv"], out
     )
     assert len(ok) == 4
+
+
+# --- the Snakemake scripts: thin wiring, run with a stand-in `snakemake` object ---------------
+
+
+def test_scripts_wire_the_rule_to_the_functions(tmp_path, media):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "c1.mp4").write_bytes(media["a"].read_bytes())
+    config = base_config(min_present_fraction=0.9)
+    config["datasets"]["custom"].update(video_dir=str(folder), shard_size=1)
+    manifest = write_manifest(
+        tmp_path / "m.csv", [{"video_id": "c1", "source": ""}, {"video_id": "c2", "source": ""}]
+    )
+    status = [tmp_path / "download" / f"shard-{k}.csv" for k in ("000", "001")]
+    for k, out in zip(("000", "001"), status, strict=True):
+        job = SimpleNamespace(
+            config=config,
+            wildcards=SimpleNamespace(media="custom", shard=k),
+            input=SimpleNamespace(manifest=str(manifest)),
+            params=SimpleNamespace(video_dir=str(tmp_path / "videos")),
+            output=SimpleNamespace(status=str(out)),
+            log=[str(tmp_path / "logs" / f"download-{k}.log")],
+        )
+        runpy.run_path(str(ROOT / "workflow/scripts/download.py"), {"snakemake": job})
+    assert read_status(status[0])["status"].tolist() == ["present"]
+    assert read_status(status[1])["reason"].tolist() == [f"not in video_dir ({folder})"]
+    job = SimpleNamespace(
+        config=config,
+        wildcards=SimpleNamespace(media="custom"),
+        input=SimpleNamespace(manifest=str(manifest), status=[str(p) for p in status]),
+        output=SimpleNamespace(missing=str(tmp_path / "missing.csv")),
+        log=[str(tmp_path / "logs" / "missing.log")],
+    )
+    with pytest.raises(download.TooFewVideos, match="only 1 of 2 videos"):
+        runpy.run_path(str(ROOT / "workflow/scripts/missing.py"), {"snakemake": job})
+    assert "only 1 of 2 videos" in (tmp_path / "logs" / "missing.log").read_text()
+    assert read_status(tmp_path / "missing.csv")["video_id"].tolist() == ["c2"]

@@ -30,6 +30,23 @@ PERMANENT = (
 )
 
 
+class _YtDlpLog:
+    """yt-dlp's messages in our log; its errors become INFO, since each one is recorded as the
+    video's `missing` reason and is not an error of the job."""
+
+    def debug(self, msg: str) -> None:
+        log.debug(msg)
+
+    def info(self, msg: str) -> None:
+        log.debug(msg)
+
+    def warning(self, msg: str) -> None:
+        log.warning(msg)
+
+    def error(self, msg: str) -> None:
+        log.info(msg)
+
+
 class Unavailable(RuntimeError):
     """The video cannot be had, and trying again will not change that."""
 
@@ -66,9 +83,10 @@ class YtDlpDownloader:
         import yt_dlp
 
         return {
-            # One file with both streams when the site offers it (no merge), else merge to MP4.
-            "format": "best[ext=mp4][vcodec!=none][acodec!=none]/best[vcodec!=none][acodec!=none]"
-            "/bestvideo*+bestaudio/best",
+            # Clips are scaled to a few hundred pixels, so at most 480p is fetched (and re-encoded
+            # at the cuts); one file with both streams when offered, else video + audio merged.
+            "format": "b[height<=?480][vcodec!=none][acodec!=none]/bv*[height<=?480]+ba"
+            "/b[vcodec!=none][acodec!=none]/bv*+ba/b",
             "merge_output_format": "mp4",
             "outtmpl": {"default": str(out_path.with_suffix("")) + ".%(ext)s"},
             # Only the clip's window is fetched; re-encoding at the cuts makes them exact
@@ -85,7 +103,7 @@ class YtDlpDownloader:
             # avexplain.download retries with backoff; yt-dlp's own retries would multiply them.
             "retries": 0,
             "fragment_retries": 0,
-            "logger": log,
+            "logger": _YtDlpLog(),
         }
 
     def __call__(self, url: str, start: float, end: float, out_path: Path) -> Path:
