@@ -450,7 +450,9 @@ def test_llp_real_yt_dlp_path_against_local_server(tmp_path, media, server):
     server.files["/okA.mp4"] = media["long"].read_bytes()
     config = base_config(retries=1)
     config["datasets"]["llp"]["source"]["url_template"] = server.url("/{youtube_id}.mp4")
-    manifest = write_manifest(tmp_path / "m.csv", [llp_rows()[0], llp_rows()[1]])
+    # the window starts between keyframes (one a second): only an exact cut gives 2.0 s
+    row = {"video_id": "okA_1.5_3.5", "source": "okA", "start": 1.5, "end": 3.5}
+    manifest = write_manifest(tmp_path / "m.csv", [row, llp_rows()[1]])
     status = download.download_shard(
         config, "llp", manifest, 0, tmp_path / "v", tmp_path / "s.csv", sleep=lambda s: None
     )
@@ -458,8 +460,8 @@ def test_llp_real_yt_dlp_path_against_local_server(tmp_path, media, server):
     assert "404" in status.loc[1, "reason"] and status.loc[1, "reason"].startswith("yt-dlp: ")
     clip = Path(status.loc[0, "path"])
     assert clip.suffix == ".mp4"
-    # trimmed to [1, 3) of a 4 s source: 2 s at 8 fps, with its audio kept
-    assert duration(clip) == pytest.approx(2.0, abs=0.25)
+    # trimmed to [1.5, 3.5) of a 4 s source: 16 frames at 8 fps, with its audio kept
+    assert duration(clip) == pytest.approx(2.0, abs=0.15)
     with av.open(str(clip)) as c:
         assert len(c.streams.audio) == 1
     # two tries for the 404 (retries=1), one for the good video
