@@ -164,7 +164,10 @@ class _Sources:
                 dst = self.partial / f"{row.video_id}{src.suffix.lower()}"
                 link_or_copy(src, dst)
                 return dst
-            return self.from_folder(row, self.ds["video_dir"], f"datasets.{self.dataset}.video_dir")
+            key = f"datasets.{self.dataset}.video_dir"
+            if not self.ds.get("video_dir"):
+                raise ConfigError(f"config key '{key}' is empty: set it to the folder of videos")
+            return self.from_folder(row, self.ds["video_dir"], key)
         if self.source.get("local_dir"):
             return self.from_folder(row, self.source["local_dir"], self.key("local_dir"))
         if self.kind == "llp":
