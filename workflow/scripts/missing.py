@@ -1,0 +1,12 @@
+# Gather the missing videos of all shards; stop when too few are present.
+from avexplain import download
+from avexplain.logs import log_to
+
+with log_to(snakemake.log[0]):
+    download.collect_missing(
+        snakemake.config,
+        snakemake.wildcards.media,
+        snakemake.input.manifest,
+        list(snakemake.input.status),
+        snakemake.output.missing,
+    )
