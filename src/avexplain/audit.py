@@ -103,10 +103,22 @@ def paper_comparison(root: Path, dataset: str, ours: list[int], what: str) -> di
     }
 
 
-def _fmt(item) -> str:
-    if isinstance(item, dict):
-        return ", ".join(f"{k}={json.dumps(v)}" for k, v in item.items())
-    return json.dumps(item)
+def _fmt(item, parent_id=None) -> str:
+    """One example as a short line: `file:line` first, values as written, nested rows inline."""
+    if isinstance(item, list):
+        return "[" + "; ".join(_fmt(x, parent_id) for x in item) + "]"
+    if not isinstance(item, dict):
+        return json.dumps(item) if not isinstance(item, str) else item
+    parts = []
+    if "file" in item and "line" in item:
+        parts.append(f"`{Path(item['file']).name}:{item['line']}`")
+    for key, value in item.items():
+        if key in ("file", "line") and "line" in item and "file" in item:
+            continue
+        if key == "video_id" and value == parent_id:
+            continue  # nested rows of the item's own video
+        parts.append(f"{key} {_fmt(value, item.get('video_id', parent_id))}")
+    return ", ".join(parts)
 
 
 def render_markdown(audit: dict) -> str:
@@ -158,9 +170,7 @@ def render_markdown(audit: dict) -> str:
         lines.append(f"Policy: {check['policy']}")
         lines.append("")
         if check.get("by_file"):
-            lines.append(
-                "By file: " + ", ".join(f"`{k}` {v}" for k, v in check["by_file"].items())
-            )
+            lines.append("By file: " + ", ".join(f"`{k}` {v}" for k, v in check["by_file"].items()))
             lines.append("")
         for item in check["items"][:MARKDOWN_EXAMPLES]:
             lines.append(f"- {_fmt(item)}")

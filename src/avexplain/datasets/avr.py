@@ -68,7 +68,9 @@ def load_class_map(path: Path, display: str, member_classes: dict[str, list[str]
     for member, names in member_classes.items():
         mapping = data.get(member)
         if not isinstance(mapping, dict):
-            problems.append(f"'{member}' is missing: expected a mapping of {member} class -> AVR class")
+            problems.append(
+                f"'{member}' is missing: expected a mapping of {member} class -> AVR class"
+            )
             continue
         missing = [n for n in names if n not in mapping]
         unknown = [n for n in mapping if n not in names]
@@ -139,7 +141,9 @@ def build(config: dict, name: str, root: Path):
         for record in frame.to_dict("records"):
             labels = [mapping[x] for x in record["labels"].split(LABEL_SEPARATOR)]
             if len(set(labels)) < len(labels):
-                merged.add({"video_id": f"{member}/{record['video_id']}", "labels": record["labels"]})
+                merged.add(
+                    {"video_id": f"{member}/{record['video_id']}", "labels": record["labels"]}
+                )
             out = dict(record)
             out["video_id"] = f"{member}/{record['video_id']}"
             out["labels"] = LABEL_SEPARATOR.join(sorted(set(labels), key=class_index.__getitem__))
@@ -164,12 +168,17 @@ def build(config: dict, name: str, root: Path):
             continue
         target = most_held_out(splits)
         leak.add({"youtube_id": youtube_id, "splits": by_rank(splits), "copies": copies})
-        dropped.update(i for i in indices if HELD_OUT_RANK[rows[i]["split"]] < HELD_OUT_RANK[target])
+        dropped.update(
+            i for i in indices if HELD_OUT_RANK[rows[i]["split"]] < HELD_OUT_RANK[target]
+        )
     kept_rows = [r for i, r in enumerate(rows) if i not in dropped]
     frame = to_frame(kept_rows)
 
     per_member = {
-        m: {s: int(((frame.video_id.str.startswith(m + "/")) & (frame.split == s)).sum()) for s in SPLITS}
+        m: {
+            s: int(((frame.video_id.str.startswith(m + "/")) & (frame.split == s)).sum())
+            for s in SPLITS
+        }
         for m in members
     }
     audit.counts = {

@@ -117,12 +117,16 @@ def build(config: dict, name: str, root: Path):
     ds = config["datasets"][name]
     for key in ("video_dir", "labels_csv"):
         if not ds.get(key):
-            raise ValueError(f"config key 'datasets.{name}.{key}' is empty; a custom dataset needs it")
+            raise ValueError(
+                f"config key 'datasets.{name}.{key}' is empty; a custom dataset needs it"
+            )
     labels_csv, video_dir = ds["labels_csv"], ds["video_dir"]
     audit = Audit(name)
     csv_path = resolve(root, labels_csv)
     if not csv_path.exists():
-        raise FileNotFoundError(f"{labels_csv}: labels CSV not found (config datasets.{name}.labels_csv)")
+        raise FileNotFoundError(
+            f"{labels_csv}: labels CSV not found (config datasets.{name}.labels_csv)"
+        )
     audit.inputs[labels_csv] = {"sha256": sha256_file(csv_path), "verified": "n/a"}
     rows, has_split = read_labels_csv(csv_path, labels_csv)
     classes = sorted({label for row in rows for label in row["labels"]})
@@ -144,7 +148,9 @@ def build(config: dict, name: str, root: Path):
         "the first file in name order used",
     )
     unlabelled = audit.check(
-        "unlabelled_video_file", f"video files in {video_dir} with no row in {labels_csv}", "ignored"
+        "unlabelled_video_file",
+        f"video files in {video_dir} with no row in {labels_csv}",
+        "ignored",
     )
     files = _video_files(resolve(root, video_dir))
     clip_seconds = float(config["clip"]["segments"])

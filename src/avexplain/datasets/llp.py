@@ -163,7 +163,12 @@ def build(config: dict, name: str, root: Path):
         youtube_id, start, end = parse_filename(clip, f"{labels_file}:{line}")
         if clip in clips:
             checks["duplicate_video_id"].add(
-                {"video_id": clip, "file": labels_file, "line": line, "first_line": clips[clip]["line"]}
+                {
+                    "video_id": clip,
+                    "file": labels_file,
+                    "line": line,
+                    "first_line": clips[clip]["line"],
+                }
             )
             continue
         labels = labels_of(labels_file, line, row["event_labels"])
@@ -303,7 +308,9 @@ def build(config: dict, name: str, root: Path):
         "videos": len(frame),
         "videos_per_split": {s: int((frame["split"] == s).sum()) for s in SPLITS},
         "events_kept": {m: int(sum(len(set(v)) for v in events[m].values())) for m in events},
-        "val_test_clips_without_audio_events": int((evaluated & (frame.audio_events == "[]")).sum()),
+        "val_test_clips_without_audio_events": int(
+            (evaluated & (frame.audio_events == "[]")).sum()
+        ),
         "val_test_clips_without_visual_events": int(
             (evaluated & (frame.visual_events == "[]")).sum()
         ),
@@ -315,7 +322,11 @@ def build(config: dict, name: str, root: Path):
         off = [
             f"{column} {paper} = {ours} rows + 1"
             for column, paper, ours, n_lines in zip(
-                audit.paper["columns"], audit.paper["paper"], audit.paper["ours"], lines, strict=True
+                audit.paper["columns"],
+                audit.paper["paper"],
+                audit.paper["ours"],
+                lines,
+                strict=True,
             )
             if paper != ours and paper == n_lines
         ]
