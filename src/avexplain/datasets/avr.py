@@ -53,7 +53,7 @@ def load_class_map(path: Path, display: str, member_classes: dict[str, list[str]
     """
     with open(path) as fh:
         try:
-            data = yaml.load(fh, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+            data = yaml.load(fh, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             raise ValueError(f"{display}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("hyper_classes"), dict):
