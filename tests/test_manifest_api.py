@@ -6,14 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from avexplain import manifest
+from avexplain import manifest, synth
 from avexplain.datasets.common import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,18 +108,16 @@ def fake_synth(n):
         }
         for i in range(n)
     ]
-    return types.SimpleNamespace(
-        build_manifest=lambda config: (pd.DataFrame(rows), ["beep", "hum"])
-    )
+    return lambda config: (pd.DataFrame(rows), ["beep", "hum"])
 
 
 def test_synth_is_delegated_and_checked(config, monkeypatch):
     n = config["datasets"]["synth"]["num_videos"]
-    monkeypatch.setitem(sys.modules, "avexplain.synth", fake_synth(n))
+    monkeypatch.setattr(synth, "build_manifest", fake_synth(n))
     frame, classes, audit = manifest.build_manifest(config, "synth", ROOT)
     assert len(frame) == n and classes == ["beep", "hum"] and list(frame.columns) == COLUMNS
     assert audit["counts"]["videos"] == n
-    monkeypatch.setitem(sys.modules, "avexplain.synth", fake_synth(n - 1))
+    monkeypatch.setattr(synth, "build_manifest", fake_synth(n - 1))
     with pytest.raises(ValueError, match=r"datasets\.synth\.num_videos"):
         manifest.build_manifest(config, "synth", ROOT)
 
