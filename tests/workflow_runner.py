@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "resources", "profiles")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "resources", "profiles", "envs")
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -39,5 +39,15 @@ def manifest_inputs(wildcards):
 STAGE_TARGETS = []
 
 
+def data_targets(dataset):
+    targets = [f"data/{dataset}/manifest.csv", f"data/{dataset}/audit.md"]
+    if dataset in MEDIA_DATASETS:
+        targets += [f"data/{dataset}/clips/shard-{s}" for s in shards(dataset)]
+    return targets
+
+
+STAGE_TARGETS.append(data_targets)
+
+
 def targets_for(datasets):
     return [t for d in datasets for stage in STAGE_TARGETS for t in stage(d)]

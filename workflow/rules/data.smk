@@ -1,16 +1,6 @@
 # Stage 1-3: annotation files -> manifest + audit; download (or generate) videos; decode clips.
 
 
-def data_targets(dataset):
-    targets = [f"data/{dataset}/manifest.csv", f"data/{dataset}/audit.md"]
-    if dataset in MEDIA_DATASETS:
-        targets += [f"data/{dataset}/clips/shard-{s}" for s in shards(dataset)]
-    return targets
-
-
-STAGE_TARGETS.append(data_targets)
-
-
 rule manifest:
     input:
         manifest_inputs,
@@ -23,6 +13,8 @@ rule manifest:
         "logs/manifest/{dataset}.log",
     benchmark:
         "benchmarks/out/manifest/{dataset}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
     script:
         "../scripts/manifest.py"
 
@@ -38,6 +30,8 @@ rule download:
         "logs/download/{media}/shard-{shard}.log",
     benchmark:
         "benchmarks/out/download/{media}/shard-{shard}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
     params:
         video_dir="data/{media}/videos",
     script:
@@ -58,6 +52,8 @@ rule missing:
         "logs/missing/{media}.log",
     benchmark:
         "benchmarks/out/missing/{media}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
     script:
         "../scripts/missing.py"
 
@@ -73,5 +69,7 @@ rule decode:
         "logs/decode/{media}/shard-{shard}.log",
     benchmark:
         "benchmarks/out/decode/{media}/shard-{shard}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
     script:
         "../scripts/decode.py"
