@@ -34,15 +34,42 @@ def make_clip(folder: Path, video_id: str, index: int, clip: dict = CLIP) -> Non
     folder.mkdir(parents=True, exist_ok=True)
     pattern = ("testsrc", "testsrc2", "smptebars", "rgbtestsrc")[index % 4]
     subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"{pattern}=size={size}x{size}:rate={fps}",
-         "-frames:v", str(t * fps), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-an",
-         str(folder / f"{video_id}.mp4")],
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{pattern}=size={size}x{size}:rate={fps}",
+            "-frames:v",
+            str(t * fps),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-an",
+            str(folder / f"{video_id}.mp4"),
+        ],
         check=True,
     )
     subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i",
-         f"sine=frequency={220 * (index + 1)}:sample_rate={clip['sample_rate']}:duration={t}",
-         "-ac", "1", "-c:a", "pcm_s16le", str(folder / f"{video_id}.wav")],
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={220 * (index + 1)}:sample_rate={clip['sample_rate']}:duration={t}",
+            "-ac",
+            "1",
+            "-c:a",
+            "pcm_s16le",
+            str(folder / f"{video_id}.wav"),
+        ],
         check=True,
     )
 

@@ -108,7 +108,9 @@ class ImageMaps(Backbone):
         if weights.state_dict is not None:
             full.load_state_dict(weights.state_dict, strict=True)
         # VGG-19 `features` ends with the fifth max-pool (pool5); ResNet without avgpool and fc
-        self.trunk = full.features if name == "vgg19" else nn.Sequential(*list(full.children())[:-2])
+        self.trunk = (
+            full.features if name == "vgg19" else nn.Sequential(*list(full.children())[:-2])
+        )
         self.channels = 512 if name == "vgg19" else 2048
 
     def prepare(self, frames, wave, fps):

@@ -25,9 +25,13 @@ def read_frames(path: str | Path, num_frames: int, size: int) -> np.ndarray:
     except (av.error.FFmpegError, IndexError) as exc:
         raise ClipError(f"{path}: cannot decode video: {exc}") from exc
     if len(frames) != num_frames:
-        raise ClipError(f"{path}: {len(frames)} frames, expected {num_frames} (clip.segments x fps)")
+        raise ClipError(
+            f"{path}: {len(frames)} frames, expected {num_frames} (clip.segments x fps)"
+        )
     if frames[0].shape != (size, size, 3):
-        raise ClipError(f"{path}: frames of {frames[0].shape[:2]}, expected {size}x{size} (clip.size)")
+        raise ClipError(
+            f"{path}: frames of {frames[0].shape[:2]}, expected {size}x{size} (clip.size)"
+        )
     return np.stack(frames)
 
 

@@ -56,7 +56,9 @@ def validate(config: dict, schema_path: Path = SCHEMA, root: Path | None = None)
                     )
     for key_path, value in _file_keys(config):
         if value is not None and not (root / value).exists():
-            problems.append(f"config key '{_key(key_path)}' points at '{value}', which does not exist")
+            problems.append(
+                f"config key '{_key(key_path)}' points at '{value}', which does not exist"
+            )
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return config
@@ -71,10 +73,19 @@ def _file_keys(config: dict):
         used.update(members)
     for name in sorted(used):
         ds = datasets.get(name, {})
-        for key in ("annotations", "labels", "eval_audio", "eval_visual", "class_map", "labels_csv"):
+        for key in (
+            "annotations",
+            "labels",
+            "eval_audio",
+            "eval_visual",
+            "class_map",
+            "labels_csv",
+        ):
             if isinstance(ds.get(key), str):
                 yield ["datasets", name, key], ds[key]
-        for split, path in (ds.get("splits") or {}).items() if isinstance(ds.get("splits"), dict) else []:
+        for split, path in (
+            (ds.get("splits") or {}).items() if isinstance(ds.get("splits"), dict) else []
+        ):
             yield ["datasets", name, "splits", split], path
         for key in ("local_dir",):
             value = (ds.get("source") or {}).get(key)

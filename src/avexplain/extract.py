@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import csv
 import logging
+import os
+import signal
 import subprocess
 import time
 from collections import deque
@@ -27,11 +29,12 @@ from avexplain import store as avstore
 from avexplain import weights as avweights
 from avexplain.backbones import Backbone, build
 from avexplain.clipio import ClipError, read_frames, read_wave
-from avexplain.config import config_hash
+from avexplain.config import ConfigError, config_hash
 from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
 PRESENT = ("ok", "repaired")
+KILL_ENV = "AVEXPLAIN_TEST_SIGKILL_AFTER_ROWS"
 
 
 def settings_for(config: dict, dataset: str) -> dict:
@@ -42,6 +45,29 @@ def settings_for(config: dict, dataset: str) -> dict:
             settings[key] = {**settings.get(key, {}), **value}
         else:
             settings[key] = value
+    return settings
+
+
+def check_settings(config: dict, dataset: str) -> dict:
+    """The dataset's feature settings, or a ConfigError naming the key that cannot work."""
+    settings = settings_for(config, dataset)
+    shard_size = config["datasets"][dataset]["shard_size"]
+    fps = config["clip"]["fps"]
+    problems = []
+    for name, chunk in settings["chunk_videos"].items():
+        if shard_size % chunk:
+            problems.append(
+                f"config key features.chunk_videos.{name} is {chunk}, which does not divide "
+                f"datasets.{dataset}.shard_size {shard_size} (shards must write whole chunks)"
+            )
+    for name, count in settings["frames_per_segment"].items():
+        if count > fps:
+            problems.append(
+                f"config key features.frames_per_segment.{name} (dataset {dataset}) is {count}, "
+                f"more than the clip.fps {fps} frames a segment has"
+            )
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return settings
 
 
@@ -199,7 +225,9 @@ def run_shard(
         attrs={
             "weights": weights.description,
             "config_hash": config_hash({"features": settings, "clip": clip, "seed": seed}),
-            "settings": {k: settings[k] for k in ("frames_per_segment", "vggish_pca") if k in settings},
+            "settings": {
+                k: settings[k] for k in ("frames_per_segment", "vggish_pca") if k in settings
+            },
             "clip": clip,
             "code_version": code_version(),
             "dataset": dataset,
@@ -248,11 +276,17 @@ def run_shard(
                 return model(batch).float().cpu()
         return model(batch).float().cpu()
 
+    # Fault injection for the crash-safety test: SIGKILL this very process once that many rows
+    # of the shard are in the store, i.e. mid-shard, before the marker.
+    kill_after = os.environ.get(KILL_ENV)
+    kill_after = int(kill_after) if kill_after else None
     per_batch = max(1, settings["batch_size"] // _items_per_segment(model))
     bar = tqdm(total=len(todo), desc=f"{dataset}/{backbone} shard {shard}", unit="video")
     for row, feats in batched(forward, inputs(), per_batch):
         if feats.shape != item_shape:
-            raise avstore.StoreError(f"{ids[row]}: features of shape {feats.shape}, expected {item_shape}")
+            raise avstore.StoreError(
+                f"{ids[row]}: features of shape {feats.shape}, expected {item_shape}"
+            )
         feats = feats.astype(np.float16)
         if not np.isfinite(feats).all():
             raise avstore.StoreError(
@@ -261,6 +295,8 @@ def run_shard(
         writer.put(row, feats)
         valid[row] = True
         bar.update()
+        if kill_after is not None and writer.next_row - rows.start >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
     bar.close()
     if not writer.done():
         raise avstore.StoreError(f"shard {shard}: rows left unwritten (internal error)")
@@ -285,7 +321,11 @@ def run_shard(
     avstore.write_marker(marker, payload)
     log.info(
         "shard %s: %d/%d videos extracted in %.1f s (%.2f videos/s)",
-        shard, len(valid), len(shard_ids), elapsed, len(valid) / max(elapsed, 1e-9),
+        shard,
+        len(valid),
+        len(shard_ids),
+        elapsed,
+        len(valid) / max(elapsed, 1e-9),
     )
     return payload
 

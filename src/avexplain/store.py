@@ -136,13 +136,21 @@ def _create(path: Path, spec: StoreSpec, digest: str) -> zarr.Group:
         compressors=[ZstdCodec(level=3), Crc32cCodec()],
     )
     ids = group.create_array(
-        "video_id", shape=(len(spec.video_ids),), chunks=(spec.shard_size,), dtype=str,
+        "video_id",
+        shape=(len(spec.video_ids),),
+        chunks=(spec.shard_size,),
+        dtype=str,
         dimension_names=("video",),
     )
     ids[:] = np.array(spec.video_ids, dtype=object)
     group.create_array(
-        "valid", shape=(len(spec.video_ids),), chunks=(spec.shard_size,), dtype=bool,
-        fill_value=False, dimension_names=("video",), compressors=[ZstdCodec(level=3), Crc32cCodec()],
+        "valid",
+        shape=(len(spec.video_ids),),
+        chunks=(spec.shard_size,),
+        dtype=bool,
+        fill_value=False,
+        dimension_names=("video",),
+        compressors=[ZstdCodec(level=3), Crc32cCodec()],
     )
     group.attrs.update(
         {"backbone": spec.backbone, **spec.attrs, "spec_digest": digest, "finalized": None}
@@ -171,7 +179,9 @@ class ShardWriter:
         self.buffer[row] = value
         while True:
             end = min(self.next_row + self.chunk_videos, self.rows.stop)
-            if self.next_row >= self.rows.stop or any(r not in self.buffer for r in range(self.next_row, end)):
+            if self.next_row >= self.rows.stop or any(
+                r not in self.buffer for r in range(self.next_row, end)
+            ):
                 return
             block = np.full((end - self.next_row, *self.item_shape), np.nan, dtype=np.float16)
             for i, r in enumerate(range(self.next_row, end)):
@@ -203,7 +213,9 @@ def validate_shard(group: zarr.Group, marker: dict, spec_digest: str) -> list[st
     name = f"shard {marker.get('shard')}"
     problems = []
     if marker.get("spec_digest") != spec_digest:
-        return [f"{name}: written for another store layout/config (spec {marker.get('spec_digest')}, store {spec_digest})"]
+        return [
+            f"{name}: written for another store layout/config (spec {marker.get('spec_digest')}, store {spec_digest})"
+        ]
     rows = slice(*marker["rows"])
     ids = group["video_id"][rows].tolist()
     if ids != marker["video_ids"]:
@@ -219,13 +231,17 @@ def validate_shard(group: zarr.Group, marker: dict, spec_digest: str) -> list[st
         try:
             block = np.asarray(array[start:end])
         except Exception as exc:  # CRC32C mismatch or undecodable chunk
-            problems.append(f"{name}: rows {start}-{end - 1} cannot be read ({type(exc).__name__}: {exc})")
+            problems.append(
+                f"{name}: rows {start}-{end - 1} cannot be read ({type(exc).__name__}: {exc})"
+            )
             return problems
         h.update(block.astype(np.float16).tobytes())
         flat = block.reshape(len(block), -1)
         for i, row_valid in enumerate(valid[start - rows.start : end - rows.start]):
             if row_valid and not np.isfinite(flat[i]).all():
-                problems.append(f"{name}: valid row {start + i} ({ids[start - rows.start + i]}) is not finite")
+                problems.append(
+                    f"{name}: valid row {start + i} ({ids[start - rows.start + i]}) is not finite"
+                )
             if not row_valid and not np.isnan(flat[i]).all():
                 problems.append(f"{name}: invalid row {start + i} holds data")
     if h.hexdigest() != marker["sha256"]:
@@ -250,7 +266,9 @@ def finalize(staging: str | Path, final: str | Path, marker_paths, rerun_hint: s
         problems += validate_shard(group, marker, digest)
         covered[slice(*marker["rows"])] += 1
     if (covered != 1).any():
-        problems.append(f"rows not covered by exactly one shard: {np.flatnonzero(covered != 1)[:10].tolist()}")
+        problems.append(
+            f"rows not covered by exactly one shard: {np.flatnonzero(covered != 1)[:10].tolist()}"
+        )
     if problems:
         raise StoreError(f"{staging} does not validate:\n  - " + "\n  - ".join(problems))
     valid = np.asarray(group["valid"][:])
@@ -311,7 +329,9 @@ def open_union(members: dict[str, str | Path]) -> Features:
         raise StoreError(f"stores cannot be joined, per-video shapes differ: {shapes}")
     backbones = {p.attrs.get("backbone") for p in parts.values()}
     if len(backbones) != 1:
-        raise StoreError(f"stores of different backbones cannot be joined: {sorted(map(str, backbones))}")
+        raise StoreError(
+            f"stores of different backbones cannot be joined: {sorted(map(str, backbones))}"
+        )
     first = next(iter(parts.values()))
     return Features(
         features=da.concatenate([p.features for p in parts.values()], axis=0),
@@ -320,6 +340,9 @@ def open_union(members: dict[str, str | Path]) -> Features:
         dims=first.dims,
         attrs={
             "backbone": first.attrs.get("backbone"),
-            "members": {k: {"path": str(members[k]), "weights": p.attrs.get("weights")} for k, p in parts.items()},
+            "members": {
+                k: {"path": str(members[k]), "weights": p.attrs.get("weights")}
+                for k, p in parts.items()
+            },
         },
     )

@@ -29,9 +29,7 @@ TORCHVISION_WEIGHTS = {
 # The PyTorch port of VGGish (harritaylor/torchvggish, release v0.1); the PCA parameters are a
 # separate file of the same release.
 VGGISH_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
-VGGISH_PCA_URL = (
-    "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth"
-)
+VGGISH_PCA_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth"
 BACKBONES = ("vgg19", "resnet152", "vggish", "mc3_18")
 PREFETCH_COMMAND = "snakemake --cores 1 prefetch_weights"
 
