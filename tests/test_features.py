@@ -123,7 +123,7 @@ def test_batches_pack_segments_across_videos():
     videos = [(row, torch.full((n, 3), float(row))) for row, n in [(0, 3), (1, 1), (2, 4), (3, 2)]]
     out = list(extract.batched(forward, iter(videos), batch_size=4))
     assert [row for row, _ in out] == [0, 1, 2, 3]
-    for (row, x), (_, y) in zip(videos, out, strict=True):
+    for (_row, x), (_, y) in zip(videos, out, strict=True):
         np.testing.assert_array_equal(y, x.numpy() * 2)
     assert sizes == [4, 4, 2]  # full batches spanning videos, one remainder
 

@@ -34,7 +34,7 @@ from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
 PRESENT = ("ok", "repaired")
-KILL_ENV = "AVEXPLAIN_TEST_SIGKILL_AFTER_ROWS"
+KILL_ENV = "AVEXPLAIN_TEST_SIGKILL"
 
 
 def settings_for(config: dict, dataset: str) -> dict:
@@ -276,10 +276,10 @@ def run_shard(
                 return model(batch).float().cpu()
         return model(batch).float().cpu()
 
-    # Fault injection for the crash-safety test: SIGKILL this very process once that many rows
-    # of the shard are in the store, i.e. mid-shard, before the marker.
-    kill_after = os.environ.get(KILL_ENV)
-    kill_after = int(kill_after) if kill_after else None
+    # Fault injection for the crash-safety test: with KILL_ENV=<shard>:<rows>, that shard's job
+    # SIGKILLs itself once <rows> of its rows are in the store, i.e. mid-shard, before the marker.
+    kill_shard, _, kill_rows = os.environ.get(KILL_ENV, "").partition(":")
+    kill_after = int(kill_rows) if kill_shard == shard else None
     per_batch = max(1, settings["batch_size"] // _items_per_segment(model))
     bar = tqdm(total=len(todo), desc=f"{dataset}/{backbone} shard {shard}", unit="video")
     for row, feats in batched(forward, inputs(), per_batch):

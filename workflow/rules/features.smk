@@ -1,6 +1,8 @@
 # Stage 4: canonical clips -> frozen CNN features, one Zarr store per dataset x backbone.
 # Shard jobs write disjoint chunk-aligned regions of a staging store and leave a marker when
 # done; finalize validates all shards and renames the store into place (docs/features.md).
+import os
+
 from avexplain import extract as avextract
 
 BACKBONES = ["vgg19", "resnet152", "vggish", "mc3_18"]
@@ -46,7 +48,7 @@ rule prefetch_weights:
     output:
         record=f"{config['features']['cache_dir']}/prefetched.json",
     params:
-        cache_dir=config["features"]["cache_dir"],
+        cache_dir=lambda wildcards, output: os.path.dirname(output.record),
         backbones=BACKBONES,
     log:
         "logs/features/prefetch_weights.log",
