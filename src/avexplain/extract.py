@@ -188,8 +188,11 @@ def run_shard(
     marker: str | Path,
     root: str | Path = ".",
     threads: int | None = None,
+    model: Backbone | None = None,
 ) -> dict:
-    """Extract one shard into the staging store and write its marker; returns the marker."""
+    """Extract one shard into the staging store and write its marker; returns the marker.
+
+    `model`: an already built backbone (benchmarks); by default it is built from `settings`."""
     start = time.perf_counter()
     clips_dir, marker = Path(clips_dir), Path(marker)
     if threads:
@@ -200,19 +203,9 @@ def run_shard(
     avstore.check_chunking(shard_size, chunk_videos, f"features.chunk_videos.{backbone}")
     device = pick_device(settings["device"])
 
-    weights = avweights.resolve(backbone, settings["weights"], settings["cache_dir"], seed)
-    pca = None
-    if backbone == "vggish" and settings.get("vggish_pca"):
-        pca = avweights.vggish_pca(settings["cache_dir"])
-        if pca is None:
-            raise avweights.WeightsMissingError(
-                f"features.vggish_pca is true but the PCA parameters are not in "
-                f"{settings['cache_dir']}: run `{avweights.PREFETCH_COMMAND}`"
-            )
-    torch.manual_seed(seed)  # random weights: the same seed gives the same network everywhere
-    model = build(backbone, weights, settings, pca=pca).to(device)
-    if device.type == "cuda" and backbone != "mc3_18":
-        model = model.to(memory_format=torch.channels_last)
+    if model is None:
+        model = load_backbone(backbone, settings, seed)
+    model = prepare_for(model, device)
     item_shape = (clip["segments"], *model.item_shape(clip["size"]))
 
     spec = avstore.StoreSpec(
@@ -223,7 +216,7 @@ def run_shard(
         shard_size=shard_size,
         chunk_videos=chunk_videos,
         attrs={
-            "weights": weights.description,
+            "weights": model.weights,
             "config_hash": config_hash({"features": settings, "clip": clip, "seed": seed}),
             "settings": {
                 k: settings[k] for k in ("frames_per_segment", "vggish_pca") if k in settings
@@ -266,21 +259,12 @@ def run_shard(
                 continue
             yield row, x
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
-
-    @torch.inference_mode()
-    def forward(batch: torch.Tensor) -> torch.Tensor:
-        batch = batch.to(device, non_blocking=True)
-        if autocast is not None:
-            with autocast:
-                return model(batch).float().cpu()
-        return model(batch).float().cpu()
-
+    forward = make_forward(model, device)
     # Fault injection for the crash-safety test: with KILL_ENV=<shard>:<rows>, that shard's job
     # SIGKILLs itself once <rows> of its rows are in the store, i.e. mid-shard, before the marker.
     kill_shard, _, kill_rows = os.environ.get(KILL_ENV, "").partition(":")
     kill_after = int(kill_rows) if kill_shard == shard else None
-    per_batch = max(1, settings["batch_size"] // _items_per_segment(model))
+    per_batch = max(1, settings["batch_size"] // items_per_segment(model))
     bar = tqdm(total=len(todo), desc=f"{dataset}/{backbone} shard {shard}", unit="video")
     for row, feats in batched(forward, inputs(), per_batch):
         if feats.shape != item_shape:
@@ -313,7 +297,7 @@ def run_shard(
         "not_extracted": {v: absent[v] for v in shard_ids if v in absent},
         "sha256": writer.hash.hexdigest(),
         "spec_digest": spec.digest(),
-        "weights": weights.description,
+        "weights": model.weights,
         "device": str(device),
         "seconds": round(elapsed, 2),
         "videos_per_s": round(len(valid) / elapsed, 3) if elapsed else None,
@@ -330,7 +314,44 @@ def run_shard(
     return payload
 
 
-def _items_per_segment(model: Backbone) -> int:
+def load_backbone(backbone: str, settings: dict, seed: int) -> Backbone:
+    """The backbone with the weights named by settings (random ones seeded by `seed`)."""
+    weights = avweights.resolve(backbone, settings["weights"], settings["cache_dir"], seed)
+    pca = None
+    if backbone == "vggish" and settings.get("vggish_pca"):
+        pca = avweights.vggish_pca(settings["cache_dir"])
+        if pca is None:
+            raise avweights.WeightsMissingError(
+                f"features.vggish_pca is true but the PCA parameters are not in "
+                f"{settings['cache_dir']}: run `{avweights.PREFETCH_COMMAND}`"
+            )
+    torch.manual_seed(seed)  # random weights: the same seed gives the same network everywhere
+    return build(backbone, weights, settings, pca=pca)
+
+
+def prepare_for(model: Backbone, device: torch.device) -> Backbone:
+    """Move to the device; on CUDA, 2-D convolutions run fastest on channels_last tensors."""
+    model = model.to(device)
+    if device.type == "cuda" and model.name != "mc3_18":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def make_forward(model: Backbone, device: torch.device):
+    """Device-side step: uint8/float batch in, float32 CPU features out (bf16 autocast on CUDA)."""
+
+    @torch.inference_mode()
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(device, non_blocking=True)
+        if device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return model(batch).float().cpu()
+        return model(batch).float().cpu()
+
+    return forward
+
+
+def items_per_segment(model: Backbone) -> int:
     return getattr(model, "frames_per_segment", 1)
 
 
