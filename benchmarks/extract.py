@@ -266,7 +266,8 @@ def decode_bound(args, model, clips_dir: Path, ids: list[str], clip: dict) -> fl
 
 
 def child_rss(args, backbone: str, n: int, clips_dir: Path, clip: dict) -> float:
-    """Peak RSS (MiB) of a fresh process running (a) on the first n clips."""
+    """Peak RSS (MiB) of a fresh process running (a) on the first n clips, plus the largest of
+    its decode workers."""
     payload = json.dumps(
         {"backbone": backbone, "n": n, "clips": str(clips_dir), "clip": clip, "args": vars(args)}
     )
@@ -288,7 +289,16 @@ def child_main(payload: str) -> None:
         settings = settings_for(args, p["backbone"])
         model = extract.load_backbone(p["backbone"], settings, 0)
         ours(args, model, clips_dir, manifest, n, clip, work)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM (peak resident set) of this process image; ru_maxrss would carry the parent's peak
+    # over the fork + exec that started it. Decode workers are separate processes: add theirs.
+    print(peak_rss_mib() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -334,7 +344,8 @@ def main() -> None:
             res = {}
             run_dir = work / f"ours-{backbone}"
             run_dir.mkdir()
-            ours(args, model, clips_dir, manifest, args.n, clip, run_dir)  # warm-up (cuDNN)
+            if device.type == "cuda":
+                ours(args, model, clips_dir, manifest, args.n, clip, run_dir)  # cuDNN autotuning
             res["a"] = ours(args, model, clips_dir, manifest, args.n, clip, run_dir)
             if not args.skip_naive:
                 res["b"] = naive(model, device, clips_dir, ids, clip, work)

@@ -209,7 +209,8 @@ class VGGishSegments(Backbone):
 
     def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> (B, 1, 96, 64) log-mel patches."""
-        mel = self.mel(wave.float())  # (B, 64, frames)
+        with torch.autocast(wave.device.type, enabled=False):  # the log needs float32 range
+            mel = self.mel(wave.float())  # (B, 64, frames)
         return torch.log(mel + 0.01)[:, :, :96].transpose(1, 2).unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, sample_rate) float32

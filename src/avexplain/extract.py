@@ -222,9 +222,10 @@ def run_shard(
                 k: settings[k] for k in ("frames_per_segment", "vggish_pca") if k in settings
             },
             "clip": clip,
-            "code_version": code_version(),
             "dataset": dataset,
         },
+        # a commit between a killed run and its re-run must not orphan the finished shards
+        provenance={"code_version": code_version()},
     )
     staging = avstore.staging_path(root, dataset, backbone)
     marker.unlink(missing_ok=True)

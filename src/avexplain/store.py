@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask.array as da
@@ -44,7 +44,8 @@ class StoreSpec:
     dims: tuple[str, ...]
     shard_size: int
     chunk_videos: int
-    attrs: dict  # provenance: weights, config hash, code version, extraction settings
+    attrs: dict  # what determines the values: weights, config hash, extraction settings
+    provenance: dict = field(default_factory=dict)  # recorded, not compared (code version)
 
     def shape(self) -> tuple[int, ...]:
         return (len(self.video_ids), *self.item_shape)
@@ -153,7 +154,13 @@ def _create(path: Path, spec: StoreSpec, digest: str) -> zarr.Group:
         compressors=[ZstdCodec(level=3), Crc32cCodec()],
     )
     group.attrs.update(
-        {"backbone": spec.backbone, **spec.attrs, "spec_digest": digest, "finalized": None}
+        {
+            "backbone": spec.backbone,
+            **spec.attrs,
+            **spec.provenance,
+            "spec_digest": digest,
+            "finalized": None,
+        }
     )
     # the store appears under its name only once complete, so a killed creator leaves no half store
     os.replace(tmp, path)
