@@ -266,8 +266,7 @@ def decode_bound(args, model, clips_dir: Path, ids: list[str], clip: dict) -> fl
 
 
 def child_rss(args, backbone: str, n: int, clips_dir: Path, clip: dict) -> float:
-    """Peak RSS (MiB) of a fresh process running (a) on the first n clips, plus the largest of
-    its decode workers."""
+    """Peak RSS (MiB) of a fresh process running (a) on the first n clips (main process)."""
     payload = json.dumps(
         {"backbone": backbone, "n": n, "clips": str(clips_dir), "clip": clip, "args": vars(args)}
     )
@@ -290,8 +289,8 @@ def child_main(payload: str) -> None:
         model = extract.load_backbone(p["backbone"], settings, 0)
         ours(args, model, clips_dir, manifest, n, clip, work)
     # VmHWM (peak resident set) of this process image; ru_maxrss would carry the parent's peak
-    # over the fork + exec that started it. Decode workers are separate processes: add theirs.
-    print(peak_rss_mib() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    # over the fork + exec that started it. Decode workers (forked, one video each) not counted.
+    print(peak_rss_mib())
 
 
 def peak_rss_mib() -> float:

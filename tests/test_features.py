@@ -254,3 +254,48 @@ def test_pooled_maps_from_stored_maps(tmp_path):
     assert pooled.shape == (2, CLIP["segments"], 512)
     np.testing.assert_allclose(pooled, feats.features.compute()[:, :, 0, 0].astype(np.float32))
     assert Path(store.final_path(tmp_path, "synth", "vgg19"), "zarr.json").exists()
+
+
+def test_unreadable_clip_is_invalid_not_fatal(tmp_path):
+    make_dataset(tmp_path, "synth", 2, 2)
+    (tmp_path / "data/synth/clips/shard-000/synth-00001.wav").write_bytes(b"RIFF-not-a-wave")
+    marker = _extract(tmp_path, "synth", "vggish", "000", 2)
+    assert marker["valid"] == [True, False]
+    assert "not a readable WAV file" in marker["not_extracted"]["synth-00001"]
+    extract.finalize(
+        dataset="synth",
+        backbone="vggish",
+        markers=[_marker(tmp_path, "synth", "vggish", "000")],
+        root=tmp_path,
+    )
+    assert store.open_features(store.final_path(tmp_path, "synth", "vggish")).valid.tolist() == [
+        True,
+        False,
+    ]
+
+
+def test_changed_settings_replace_the_staging_store(tmp_path):
+    make_dataset(tmp_path, "synth", 4, 2)
+    _extract(tmp_path, "synth", "vggish", "000", 2)
+    staging = store.staging_path(tmp_path, "synth", "vggish")
+    old = zarr.open_group(staging, mode="r").attrs["spec_digest"]
+    # the other shard runs with other weights: the old rows no longer belong to this store
+    extract.run_shard(
+        clips_dir=tmp_path / "data/synth/clips/shard-001",
+        manifest=tmp_path / "data/synth/manifest.csv",
+        dataset="synth",
+        backbone="vggish",
+        shard="001",
+        shard_size=2,
+        settings=settings(),
+        clip=CLIP,
+        seed=1,
+        marker=_marker(tmp_path, "synth", "vggish", "001"),
+        root=tmp_path,
+    )
+    group = zarr.open_group(staging, mode="r")
+    assert group.attrs["spec_digest"] != old and group.attrs["weights"] == "random:1"
+    assert np.isnan(group["features"][0:2]).all()  # shard 000's old rows are gone
+    markers = [_marker(tmp_path, "synth", "vggish", s) for s in ("000", "001")]
+    with pytest.raises(store.StoreError, match="shard 000: written for another store layout"):
+        extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
