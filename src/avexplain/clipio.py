@@ -1,0 +1,59 @@
+"""Reading canonical clips (docs/formats.md): the frames of `{video_id}.mp4` and the samples of
+`{video_id}.wav`, checked against the clip configuration so a broken clip is named, not guessed."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class ClipError(ValueError):
+    """A canonical clip does not match the clip configuration (frame count, size, audio format)."""
+
+
+def read_frames(path: str | Path, num_frames: int, size: int) -> np.ndarray:
+    """All frames of a canonical clip as uint8 RGB, shape (num_frames, size, size, 3)."""
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame-threaded H.264 decoding: several cores per clip
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise ClipError(f"{path}: cannot decode video: {exc}") from exc
+    if len(frames) != num_frames:
+        raise ClipError(
+            f"{path}: {len(frames)} frames, expected {num_frames} (clip.segments x fps)"
+        )
+    if frames[0].shape != (size, size, 3):
+        raise ClipError(
+            f"{path}: frames of {frames[0].shape[:2]}, expected {size}x{size} (clip.size)"
+        )
+    return np.stack(frames)
+
+
+def read_wave(path: str | Path, num_samples: int, sample_rate: int) -> np.ndarray:
+    """Mono 16-bit PCM samples scaled to [-1, 1) as float32, exactly `num_samples` long.
+
+    A clip up to 10 ms short or long (rounding in the resampler) is padded with silence or trimmed;
+    anything further off is an error of the decode stage."""
+    path = Path(path)
+    try:
+        with wave.open(str(path), "rb") as w:
+            if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, sample_rate):
+                raise ClipError(
+                    f"{path}: {w.getnchannels()} channel(s), {8 * w.getsampwidth()} bit, "
+                    f"{w.getframerate()} Hz; expected mono 16 bit {sample_rate} Hz"
+                )
+            data = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise ClipError(f"{path}: not a readable WAV file: {exc}") from exc
+    samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    if abs(len(samples) - num_samples) > sample_rate // 100:
+        raise ClipError(f"{path}: {len(samples)} samples, expected {num_samples}")
+    out = np.zeros(num_samples, dtype=np.float32)
+    out[: min(num_samples, len(samples))] = samples[:num_samples]
+    return out

@@ -1,0 +1,94 @@
+"""Tiny canonical clips and configs for the feature-extraction tests (no network, seconds)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+
+CLIP = {"segments": 2, "fps": 4, "size": 32, "sample_rate": 16000}
+
+
+def settings(**extra) -> dict:
+    base = {
+        "backbones": ["vgg19", "resnet152", "vggish", "mc3_18"],
+        "weights": "random",
+        "cache_dir": "weights-cache",
+        "device": "cpu",
+        "batch_size": 8,
+        "decode_workers": 0,
+        "frames_per_segment": {"vgg19": 2, "resnet152": 2, "mc3_18": 2},
+        "chunk_videos": {"vgg19": 1, "resnet152": 1, "vggish": 2, "mc3_18": 2},
+        "vggish_pca": False,
+    }
+    base.update(extra)
+    return base
+
+
+def make_clip(folder: Path, video_id: str, index: int, clip: dict = CLIP) -> None:
+    """One canonical clip: exactly segments*fps frames of size^2 H.264 + segments s of 16 kHz
+    mono s16 WAV; the test pattern and tone differ per index so features differ per video."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    t, fps, size = clip["segments"], clip["fps"], clip["size"]
+    folder.mkdir(parents=True, exist_ok=True)
+    pattern = ("testsrc", "testsrc2", "smptebars", "rgbtestsrc")[index % 4]
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{pattern}=size={size}x{size}:rate={fps}",
+            "-frames:v",
+            str(t * fps),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-an",
+            str(folder / f"{video_id}.mp4"),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={220 * (index + 1)}:sample_rate={clip['sample_rate']}:duration={t}",
+            "-ac",
+            "1",
+            "-c:a",
+            "pcm_s16le",
+            str(folder / f"{video_id}.wav"),
+        ],
+        check=True,
+    )
+
+
+def make_dataset(root: Path, dataset: str, n: int, shard_size: int, failed=(), clip: dict = CLIP):
+    """manifest.csv + clips/shard-k/ folders (with report.csv) for n videos under root/data."""
+    base = root / "data" / dataset
+    base.mkdir(parents=True, exist_ok=True)
+    ids = [f"{dataset}-{i:05d}" for i in range(n)]
+    (base / "manifest.csv").write_text("video_id,split\n" + "".join(f"{v},train\n" for v in ids))
+    for k in range(0, n, shard_size):
+        folder = base / "clips" / f"shard-{k // shard_size:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["video_id,status,repairs,error"]
+        for i in range(k, min(k + shard_size, n)):
+            if ids[i] in failed:
+                lines.append(f"{ids[i]},failed,,synthetic failure")
+            else:
+                make_clip(folder, ids[i], i, clip)
+                lines.append(f"{ids[i]},ok,,")
+        (folder / "report.csv").write_text("\n".join(lines) + "\n")
+    return ids

@@ -1,0 +1,301 @@
+"""Feature extraction: backbones, published-weight compatibility, the store and its validation."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+import torchvision
+import zarr
+from _features_helpers import CLIP, make_dataset, settings
+
+from avexplain import backbones, extract, store, weights
+from avexplain.config import ConfigError
+
+# The VGGish release (torchvggish vggish-10086976.pth): its key names and shapes.
+VGGISH_RELEASE = {
+    "features.0": (64, 1, 3, 3),
+    "features.3": (128, 64, 3, 3),
+    "features.6": (256, 128, 3, 3),
+    "features.8": (256, 256, 3, 3),
+    "features.11": (512, 256, 3, 3),
+    "features.13": (512, 512, 3, 3),
+    "embeddings.0": (4096, 512 * 4 * 6),
+    "embeddings.2": (4096, 4096),
+    "embeddings.4": (128, 4096),
+}
+# A few keys and shapes of the torchvision releases, checked so the synthetic dicts below really
+# have the published layout (they are generated from the torchvision architectures).
+TORCHVISION_RELEASE_KEYS = {
+    "vgg19": {"features.34.weight": (512, 512, 3, 3), "classifier.6.weight": (1000, 4096)},
+    "resnet152": {"layer4.2.bn3.running_var": (2048,), "fc.weight": (1000, 2048)},
+    "mc3_18": {"stem.0.weight": (64, 3, 3, 7, 7), "fc.weight": (400, 512)},
+}
+
+
+def synthetic_state_dict(name: str) -> dict:
+    gen = torch.Generator().manual_seed(1)
+    if name == "vggish":
+        shapes = {}
+        for key, shape in VGGISH_RELEASE.items():
+            shapes[f"{key}.weight"] = shape
+            shapes[f"{key}.bias"] = shape[:1]
+    else:
+        builder = getattr(torchvision.models, name, None) or torchvision.models.video.mc3_18
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in builder().state_dict().items()}
+        for key, shape in TORCHVISION_RELEASE_KEYS[name].items():
+            assert shapes[key] == shape
+    return {
+        k: torch.randint(0, 5, s, generator=gen)
+        if k.endswith("num_batches_tracked") and s == ()
+        else torch.randn(s, generator=gen) * 0.01
+        for k, s in shapes.items()
+    }
+
+
+@pytest.mark.parametrize("name", ["vgg19", "resnet152", "vggish", "mc3_18"])
+def test_published_state_dict_loads_strictly_and_output_shape(name):
+    state = synthetic_state_dict(name)
+    model = backbones.build(name, weights.Weights(state, "test"), settings())
+    # the loaded values are the ones the network uses
+    params = dict(model.named_parameters())
+    first = next(k for k in state if k.endswith("weight"))
+    assert any(
+        v.shape == state[first].shape and torch.equal(v, state[first]) for v in params.values()
+    )
+    # and a key the release does not have is refused
+    bad = dict(state)
+    bad["extra.weight"] = torch.zeros(1)
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        backbones.build(name, weights.Weights(bad, "test"), settings())
+
+    t, fps, size = CLIP["segments"], CLIP["fps"], CLIP["size"]
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (t * fps, size, size, 3), dtype=np.uint8)
+    wave = rng.standard_normal(t * 16000).astype(np.float32) * 0.1
+    x = model.prepare(frames, wave, fps)
+    assert len(x) == t
+    with torch.inference_mode():
+        out = model(x)
+    assert tuple(out.shape) == (t, *model.item_shape(size))
+
+
+def test_vggish_log_mel_patch():
+    model = backbones.VGGishSegments(weights.Weights(None, "random:0"))
+    patch = model.log_mel(torch.zeros(3, 16000))
+    assert patch.shape == (3, 1, 96, 64)
+    assert torch.allclose(patch, torch.log(torch.tensor(0.01)))  # silence: log(0 + 0.01)
+
+
+def test_weights_resolution(tmp_path):
+    assert weights.resolve("vgg19", "random", tmp_path, 7).description == "random:7"
+    with pytest.raises(weights.WeightsMissingError, match="snakemake --cores 1 prefetch_weights"):
+        weights.resolve("resnet152", "pretrained", tmp_path / "cache", 0)
+    torch.save(synthetic_state_dict("vggish"), tmp_path / "vggish.pth")
+    w = weights.resolve("vggish", str(tmp_path), tmp_path, 0)  # a folder of <backbone>.pth
+    assert w.description.startswith(f"{tmp_path / 'vggish.pth'} sha256:")
+    backbones.build("vggish", w, settings())
+    with pytest.raises(FileNotFoundError, match="features.weights"):
+        weights.resolve("mc3_18", str(tmp_path), tmp_path, 0)
+
+
+def test_segment_frame_indices():
+    assert backbones.segment_frame_indices(16, 16).tolist() == list(range(16))
+    assert backbones.segment_frame_indices(16, 1).tolist() == [8]
+    assert backbones.segment_frame_indices(16, 4).tolist() == [2, 6, 10, 14]
+    with pytest.raises(ValueError, match="clip.fps"):
+        backbones.segment_frame_indices(4, 5)
+
+
+def test_batches_pack_segments_across_videos():
+    sizes = []
+
+    def forward(batch):
+        sizes.append(len(batch))
+        return batch * 2
+
+    videos = [(row, torch.full((n, 3), float(row))) for row, n in [(0, 3), (1, 1), (2, 4), (3, 2)]]
+    out = list(extract.batched(forward, iter(videos), batch_size=4))
+    assert [row for row, _ in out] == [0, 1, 2, 3]
+    for (_row, x), (_, y) in zip(videos, out, strict=True):
+        np.testing.assert_array_equal(y, x.numpy() * 2)
+    assert sizes == [4, 4, 2]  # full batches spanning videos, one remainder
+
+
+def test_settings_checked_against_shards():
+    config = {
+        "clip": dict(CLIP),
+        "datasets": {"synth": {"shard_size": 6}},
+        "features": {**settings(), "overrides": {"synth": {"frames_per_segment": {"vgg19": 1}}}},
+    }
+    assert extract.settings_for(config, "synth")["frames_per_segment"] == {
+        "vgg19": 1,
+        "resnet152": 2,
+        "mc3_18": 2,
+    }
+    bad = copy.deepcopy(config)
+    bad["features"]["chunk_videos"]["vggish"] = 4
+    with pytest.raises(ConfigError, match="features.chunk_videos.vggish"):
+        extract.check_settings(bad, "synth")
+    bad = copy.deepcopy(config)
+    bad["features"]["overrides"]["synth"]["frames_per_segment"]["mc3_18"] = 9
+    with pytest.raises(ConfigError, match="frames_per_segment.mc3_18"):
+        extract.check_settings(bad, "synth")
+
+
+def _marker(root, dataset, backbone, shard):
+    return root / "features" / dataset / ".staging" / f"{backbone}.shards" / f"shard-{shard}.json"
+
+
+def _extract(root, dataset, backbone, shard, shard_size, **extra):
+    return extract.run_shard(
+        clips_dir=root / "data" / dataset / "clips" / f"shard-{shard}",
+        manifest=root / "data" / dataset / "manifest.csv",
+        dataset=dataset,
+        backbone=backbone,
+        shard=shard,
+        shard_size=shard_size,
+        settings=settings(**extra),
+        clip=CLIP,
+        seed=0,
+        marker=_marker(root, dataset, backbone, shard),
+        root=root,
+    )
+
+
+def _build_store(root, dataset, backbone, n, shard_size, failed=()):
+    ids = make_dataset(root, dataset, n, shard_size, failed=failed)
+    shards = [f"{k:03d}" for k in range((n + shard_size - 1) // shard_size)]
+    for s in shards:
+        _extract(root, dataset, backbone, s, shard_size)
+    markers = [_marker(root, dataset, backbone, s) for s in shards]
+    extract.finalize(dataset=dataset, backbone=backbone, markers=markers, root=root)
+    return ids, markers
+
+
+def test_store_round_trip_idempotence_and_reopen(tmp_path):
+    ids, markers = _build_store(tmp_path, "synth", "vggish", 5, 2, failed=("synth-00003",))
+    path = store.final_path(tmp_path, "synth", "vggish")
+    assert not store.staging_path(tmp_path, "synth", "vggish").exists()
+    array = da.from_zarr(zarr.open_group(path, mode="r")["features"])
+    assert array.shape == (5, CLIP["segments"], 128) and array.dtype == np.float16
+    feats = store.open_features(path)
+    assert feats.dims == ("video", "segment", "channel")
+    assert feats.video_id.tolist() == ids
+    assert feats.valid.tolist() == [True, True, True, False, True]
+    assert feats.attrs["weights"] == "random:0" and feats.attrs["num_valid"] == 4
+    values = feats.features.compute()
+    assert np.isfinite(values[feats.valid]).all() and np.isnan(values[3]).all()
+    # different clips give different features (the extractor is not constant)
+    assert not np.allclose(values[0], values[1])
+
+    # re-running a finished shard after finalize: the store comes back to staging, the shard is
+    # rewritten with identical content, and finalize accepts it again
+    before = json.loads(markers[1].read_text())
+    again = _extract(tmp_path, "synth", "vggish", "001", 2)
+    assert not path.exists() and store.staging_path(tmp_path, "synth", "vggish").exists()
+    assert again["sha256"] == before["sha256"] and again["valid"] == before["valid"]
+    extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+    np.testing.assert_array_equal(store.open_features(path).features.compute(), values)
+
+
+def test_finalize_detects_corrupted_chunk(tmp_path):
+    make_dataset(tmp_path, "synth", 4, 2)
+    for s in ("000", "001"):
+        _extract(tmp_path, "synth", "vggish", s, 2)
+    markers = [_marker(tmp_path, "synth", "vggish", s) for s in ("000", "001")]
+    staging = store.staging_path(tmp_path, "synth", "vggish")
+    chunk = staging / "features" / "c" / "1" / "0" / "0"  # rows 2-3: shard 001
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(store.StoreError, match="shard 001: rows 2-3 cannot be read"):
+        extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+    # a marker that does not match the data is refused too
+    _extract(tmp_path, "synth", "vggish", "001", 2)
+    marker = json.loads(markers[0].read_text())
+    marker["sha256"] = "0" * 64
+    markers[0].write_text(json.dumps(marker))
+    with pytest.raises(store.StoreError, match="shard 000: data checksum differs"):
+        extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+    assert staging.exists() and not store.final_path(tmp_path, "synth", "vggish").exists()
+
+
+def test_avr_union_is_a_lazy_concatenation(tmp_path):
+    _build_store(tmp_path, "ave", "mc3_18", 2, 2)
+    _build_store(tmp_path, "llp", "mc3_18", 4, 2)
+    union = store.open_union(
+        {
+            "ave": store.final_path(tmp_path, "ave", "mc3_18"),
+            "llp": store.final_path(tmp_path, "llp", "mc3_18"),
+        }
+    )
+    assert isinstance(union.features, da.Array)
+    assert union.features.shape == (6, CLIP["segments"], 512)
+    assert union.video_id.tolist()[:3] == ["ave/ave-00000", "ave/ave-00001", "llp/llp-00000"]
+    assert union.valid.all()
+    llp = store.open_features(store.final_path(tmp_path, "llp", "mc3_18"))
+    np.testing.assert_array_equal(union.features[2:].compute(), llp.features.compute())
+    # maps would pool to vectors lazily; vectors pass through
+    assert union.pooled() is union.features
+
+
+def test_pooled_maps_from_stored_maps(tmp_path):
+    _build_store(tmp_path, "synth", "vgg19", 2, 2)
+    feats = store.open_features(store.final_path(tmp_path, "synth", "vgg19"))
+    assert feats.features.shape == (2, CLIP["segments"], 1, 1, 512)
+    pooled = feats.pooled().compute()
+    assert pooled.shape == (2, CLIP["segments"], 512)
+    np.testing.assert_allclose(pooled, feats.features.compute()[:, :, 0, 0].astype(np.float32))
+    assert Path(store.final_path(tmp_path, "synth", "vgg19"), "zarr.json").exists()
+
+
+def test_unreadable_clip_is_invalid_not_fatal(tmp_path):
+    make_dataset(tmp_path, "synth", 2, 2)
+    (tmp_path / "data/synth/clips/shard-000/synth-00001.wav").write_bytes(b"RIFF-not-a-wave")
+    marker = _extract(tmp_path, "synth", "vggish", "000", 2)
+    assert marker["valid"] == [True, False]
+    assert "not a readable WAV file" in marker["not_extracted"]["synth-00001"]
+    extract.finalize(
+        dataset="synth",
+        backbone="vggish",
+        markers=[_marker(tmp_path, "synth", "vggish", "000")],
+        root=tmp_path,
+    )
+    assert store.open_features(store.final_path(tmp_path, "synth", "vggish")).valid.tolist() == [
+        True,
+        False,
+    ]
+
+
+def test_changed_settings_replace_the_staging_store(tmp_path):
+    make_dataset(tmp_path, "synth", 4, 2)
+    _extract(tmp_path, "synth", "vggish", "000", 2)
+    staging = store.staging_path(tmp_path, "synth", "vggish")
+    old = zarr.open_group(staging, mode="r").attrs["spec_digest"]
+    # the other shard runs with other weights: the old rows no longer belong to this store
+    extract.run_shard(
+        clips_dir=tmp_path / "data/synth/clips/shard-001",
+        manifest=tmp_path / "data/synth/manifest.csv",
+        dataset="synth",
+        backbone="vggish",
+        shard="001",
+        shard_size=2,
+        settings=settings(),
+        clip=CLIP,
+        seed=1,
+        marker=_marker(tmp_path, "synth", "vggish", "001"),
+        root=tmp_path,
+    )
+    group = zarr.open_group(staging, mode="r")
+    assert group.attrs["spec_digest"] != old and group.attrs["weights"] == "random:1"
+    assert np.isnan(group["features"][0:2]).all()  # shard 000's old rows are gone
+    markers = [_marker(tmp_path, "synth", "vggish", s) for s in ("000", "001")]
+    with pytest.raises(store.StoreError, match="shard 000: written for another store layout"):
+        extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
