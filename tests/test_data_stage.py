@@ -11,6 +11,8 @@ def small_workflow(tmp_path_factory):
     root = copy_workflow(tmp_path_factory.mktemp("wf"))
     config = yaml.safe_load((root / "config.yaml").read_text())
     config["datasets"]["synth"].update(num_videos=8, shard_size=4)
+    # feature chunks must divide the shard size (checked at parse time)
+    config["features"]["chunk_videos"].update(vggish=4, mc3_18=4)
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return root
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from workflow_runner import copy_workflow
 
 from avexplain import manifest, synth
 from avexplain.datasets.common import COLUMNS
@@ -139,9 +140,7 @@ def test_validate_rejects_contract_breaks():
 
 @pytest.mark.slow
 def test_snakemake_builds_the_real_manifests(tmp_path):
-    for name in ("Snakefile", "config.yaml", "workflow", "resources"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    copy_workflow(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     targets = ["data/ave/manifest.csv", "data/llp/manifest.csv", "data/avr/manifest.csv"]

@@ -2,6 +2,7 @@
 import functools
 
 from avexplain import config as avconfig
+from avexplain import extract as avextract
 from avexplain import manifest as avmanifest
 from avexplain.shards import shard_ids
 
@@ -51,3 +52,33 @@ STAGE_TARGETS.append(data_targets)
 
 def targets_for(datasets):
     return [t for d in datasets for stage in STAGE_TARGETS for t in stage(d)]
+
+
+# --- features stage (features.smk) ---
+BACKBONES = ["vgg19", "resnet152", "vggish", "mc3_18"]
+
+# Stop at parse time when the feature settings cannot work for a dataset (e.g. a chunk size
+# that does not divide the shard size), naming the config key.
+for _dataset in MEDIA_DATASETS:
+    avextract.check_settings(config, _dataset)
+
+
+def feature_targets(dataset):
+    # AVR has no store of its own: avexplain.store.open_union reads the AVE and LLP stores
+    if dataset not in MEDIA_DATASETS:
+        return []
+    return [f"features/{dataset}/{b}.zarr" for b in config["features"]["backbones"]]
+
+
+STAGE_TARGETS.append(feature_targets)
+
+
+def feature_settings(wildcards):
+    return avextract.settings_for(config, wildcards.media)
+
+
+def weight_inputs(wildcards):
+    """Pretrained weights come from the prefetch rule's cache, so it runs (once) first."""
+    if feature_settings(wildcards)["weights"] == "pretrained":
+        return [f"{config['features']['cache_dir']}/prefetched.json"]
+    return []

@@ -3,39 +3,9 @@
 # done; finalize validates all shards and renames the store into place (docs/features.md).
 import os
 
-from avexplain import extract as avextract
-
-BACKBONES = ["vgg19", "resnet152", "vggish", "mc3_18"]
-
-# Stop at parse time when the feature settings cannot work for a dataset (e.g. a chunk size
-# that does not divide the shard size), naming the config key.
-for _dataset in MEDIA_DATASETS:
-    avextract.check_settings(config, _dataset)
-
 
 wildcard_constraints:
     backbone="|".join(BACKBONES),
-
-
-def feature_targets(dataset):
-    # AVR has no store of its own: avexplain.store.open_union reads the AVE and LLP stores
-    if dataset not in MEDIA_DATASETS:
-        return []
-    return [f"features/{dataset}/{b}.zarr" for b in config["features"]["backbones"]]
-
-
-STAGE_TARGETS.append(feature_targets)
-
-
-def feature_settings(wildcards):
-    return avextract.settings_for(config, wildcards.media)
-
-
-def weight_inputs(wildcards):
-    """Pretrained weights come from the prefetch rule's cache, so it runs (once) first."""
-    if feature_settings(wildcards)["weights"] == "pretrained":
-        return [f"{config['features']['cache_dir']}/prefetched.json"]
-    return []
 
 
 # Downloads every published weight file into the cache; a local rule so that on a cluster it
@@ -47,13 +17,15 @@ localrules:
 rule prefetch_weights:
     output:
         record=f"{config['features']['cache_dir']}/prefetched.json",
-    params:
-        cache_dir=lambda wildcards, output: os.path.dirname(output.record),
-        backbones=BACKBONES,
     log:
         "logs/features/prefetch_weights.log",
     benchmark:
         "benchmarks/out/features/prefetch_weights.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        cache_dir=lambda wildcards, output: os.path.dirname(output.record),
+        backbones=BACKBONES,
     script:
         "../scripts/prefetch_weights.py"
 
@@ -65,18 +37,20 @@ rule extract_features:
         weights=weight_inputs,
     output:
         marker="features/{media}/.staging/{backbone}.shards/shard-{shard}.json",
+    log:
+        "logs/features/{media}/{backbone}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/out/features/{media}/{backbone}/shard-{shard}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    threads: lambda wc: 1 + feature_settings(wc)["decode_workers"]
+    resources:
+        gpu=1,
     params:
         settings=feature_settings,
         clip=config["clip"],
         seed=config["seed"],
         shard_size=lambda wc: config["datasets"][wc.media]["shard_size"],
-    threads: lambda wc: 1 + feature_settings(wc)["decode_workers"]
-    resources:
-        gpu=1,
-    log:
-        "logs/features/{media}/{backbone}/shard-{shard}.log",
-    benchmark:
-        "benchmarks/out/features/{media}/{backbone}/shard-{shard}.tsv"
     script:
         "../scripts/extract_features.py"
 
@@ -95,5 +69,7 @@ rule finalize_features:
         "logs/features/{media}/{backbone}/finalize.log",
     benchmark:
         "benchmarks/out/features/{media}/{backbone}/finalize.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
     script:
         "../scripts/finalize_features.py"
