@@ -299,3 +299,12 @@ def test_changed_settings_replace_the_staging_store(tmp_path):
     markers = [_marker(tmp_path, "synth", "vggish", s) for s in ("000", "001")]
     with pytest.raises(store.StoreError, match="shard 000: written for another store layout"):
         extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+
+
+def test_image_size_setting_scales_the_map():
+    """features.image_size feeds smaller frames to the image nets: fewer map cells, same width."""
+    model = backbones.build("vgg19", weights.Weights(None, "random:0"), settings(image_size=64))
+    frames = np.zeros((2 * 4, 96, 96, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        out = model(model.prepare(frames, None, 4))
+    assert model.item_shape(96) == (2, 2, 512) == tuple(out.shape[1:])

@@ -97,9 +97,14 @@ class ImageMaps(Backbone):
 
     dims = MAP_DIMS
 
-    def __init__(self, name: str, weights: Weights, frames_per_segment: int):
+    def __init__(
+        self, name: str, weights: Weights, frames_per_segment: int, image_size: int | None = None
+    ):
         super().__init__(weights)
         self.name, self.frames_per_segment = name, frames_per_segment
+        # None: the clip's own size (224 gives the papers' 7x7 maps); smaller sizes trade map
+        # resolution for speed (the CPU demo)
+        self.image_size = image_size
         # A randomly initialised ResNet-152 in eval mode grows its activations block after block
         # past the float16 range; zero-initialising each residual branch's last BatchNorm (a
         # torchvision option) keeps random features finite. Loaded weights overwrite it.
@@ -120,12 +125,20 @@ class ImageMaps(Backbone):
         return torch.from_numpy(np.ascontiguousarray(picked.transpose(0, 1, 4, 2, 3)))
 
     def item_shape(self, clip_size):
-        side = clip_size // 32  # both nets downsample by 32 (five stride-2 stages)
+        side = (
+            self.image_size or clip_size
+        ) // 32  # both nets downsample by 32 (5 stride-2 stages)
         return (side, side, self.channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, F, 3, H, W) uint8
         b, f = x.shape[:2]
-        frames = _normalise(x.flatten(0, 1), IMAGENET_MEAN, IMAGENET_STD, channel_dim=1)
+        frames = x.flatten(0, 1)
+        side = self.image_size
+        if side and frames.shape[-2:] != (side, side):
+            frames = nn.functional.interpolate(
+                frames.float(), size=(side, side), mode="bilinear", antialias=True
+            )
+        frames = _normalise(frames, IMAGENET_MEAN, IMAGENET_STD, channel_dim=1)
         if x.is_cuda:
             frames = frames.contiguous(memory_format=torch.channels_last)
         maps = self.trunk(frames).float()  # (B*F, C, h, w)
@@ -224,7 +237,7 @@ def build(name: str, weights: Weights, settings: dict, pca: dict | None = None) 
     """The backbone `name` with `weights` and the frame sampling of `settings` (features config)."""
     frames = settings.get("frames_per_segment", {})
     if name in ("vgg19", "resnet152"):
-        model = ImageMaps(name, weights, frames[name])
+        model = ImageMaps(name, weights, frames[name], settings.get("image_size"))
     elif name == "mc3_18":
         model = MC3(weights, frames[name])
     elif name == "vggish":

@@ -219,7 +219,9 @@ def run_shard(
             "weights": model.weights,
             "config_hash": config_hash({"features": settings, "clip": clip, "seed": seed}),
             "settings": {
-                k: settings[k] for k in ("frames_per_segment", "vggish_pca") if k in settings
+                k: settings[k]
+                for k in ("frames_per_segment", "vggish_pca", "image_size")
+                if k in settings
             },
             "clip": clip,
             "dataset": dataset,

@@ -67,7 +67,8 @@ def feature_targets(dataset):
     # AVR has no store of its own: avexplain.store.open_union reads the AVE and LLP stores
     if dataset not in MEDIA_DATASETS:
         return []
-    return [f"features/{dataset}/{b}.zarr" for b in config["features"]["backbones"]]
+    backbones = avextract.settings_for(config, dataset)["backbones"]
+    return [f"features/{dataset}/{b}.zarr" for b in backbones]
 
 
 STAGE_TARGETS.append(feature_targets)
