@@ -144,8 +144,7 @@ def data_source(split, settings: dict, device: torch.device, force: str | None =
     streaming = force == "stream" or (force is None and split.nbytes > limit)
     kind = Streaming if streaming else InMemory
     log.info(
-        "%s split: %d videos, %.2f GB stored: %s",
-        "a",
+        "split of %d videos, %.2f GB stored: %s",
         len(split),
         split.nbytes / 1e9,
         "streamed from the store" if streaming else "held in memory",
@@ -172,6 +171,19 @@ def predict(model, source, num: int, batch_size: int) -> dict[str, np.ndarray]:
             if out[key] is not None:
                 parts[key].append(out[key].float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in parts.items() if v}
+
+
+def run_epoch(model, optimizer, source, rows_per_batch) -> list[float]:
+    """One pass of Adam steps over the batches; the loss of every batch."""
+    model.train()
+    losses = []
+    for visual, audio, targets in source.batches(rows_per_batch):
+        loss = model.loss(model(visual, audio), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
 
 
 def _fingerprint(dataset, name, seed, settings, model_config, sizes) -> str:
@@ -258,14 +270,7 @@ def train(
         started = time.perf_counter()
         torch.manual_seed(_seed_of(seed, epoch))
         order = np.random.default_rng([seed, epoch]).permutation(sizes["train"])
-        model.train()
-        losses = []
-        for visual, audio, targets in sources["train"].batches(chunks_of(order, batch_size)):
-            loss = model.loss(model(visual, audio), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+        losses = run_epoch(model, optimizer, sources["train"], chunks_of(order, batch_size))
         schedule.step()
         val = predict(model, sources["val"], sizes["val"], batch_size)
         val_metrics = avmetrics.evaluate(splits["val"].targets, val["scores"])
