@@ -99,3 +99,32 @@ class VisualOnlyABN(nn.Module):
             "time_attention": None,
             "aux_logits": [],
         }
+
+
+class GatedAttention(nn.Module):
+    """Hard 0/1 attention that gates the features: noise where attention is 0 cannot reach the
+    classifier (irrelevant TVD exactly 0), noise where it is 1 must (relevant TVD > 0)."""
+
+    def __init__(self, visual_dim: int, audio_dim: int, num_classes: int, dim: int = 16):
+        super().__init__()
+        self.visual_linear = nn.Linear(visual_dim, dim)
+        self.audio_linear = nn.Linear(audio_dim, dim)
+        self.classifier = nn.Linear(2 * dim, num_classes)
+
+    def forward(self, visual, audio):
+        return self.forward_projected(self.visual_linear(visual), audio)
+
+    def forward_projected(self, visual_projected, audio):
+        b, t, h, w, _ = visual_projected.shape
+        space = (torch.arange(h * w, device=audio.device).reshape(h, w) % 3 == 0).float()
+        space = space.expand(b, t, h, w)
+        time = (torch.arange(t, device=audio.device) < t // 2).float().expand(b, t)
+        st = space * time[..., None, None]
+        v = (visual_projected * st[..., None]).mean(dim=(1, 2, 3))
+        a = (self.audio_linear(audio) * time[..., None]).mean(dim=1)
+        return {
+            "logits": self.classifier(torch.cat([v, a], dim=-1)),
+            "space_attention": space,
+            "time_attention": time,
+            "aux_logits": [],
+        }

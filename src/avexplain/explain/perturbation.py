@@ -158,9 +158,13 @@ def perturb_video(
     )
     stds = torch.tensor(variances, dtype=torch.float32, device=base.device).sqrt()
     stds = stds.repeat_interleave(draws)  # row r: level r // draws
-    out = torch.empty(len(stds), dtype=torch.float64, device=base.device)
-    for start in range(0, len(stds), batch_size):
-        s = stds[start : start + batch_size]
+    # Without noise (sigma 0, or an empty mask) the input is unchanged and the TVD is exactly 0;
+    # running it would only add float round-off of a batched forward.
+    out = torch.zeros(len(stds), dtype=torch.float64, device=base.device)
+    noisy = (stds > 0).nonzero().squeeze(1) if len(vcells) + len(acells) else stds[:0].long()
+    for start in range(0, len(noisy), batch_size):
+        rows_at = noisy[start : start + batch_size]
+        s = stds[rows_at]
         rows = len(s)
         v = flat.expand(rows, *flat.shape).clone()
         if len(vcells):
@@ -173,7 +177,7 @@ def perturb_video(
             )
             a[:, acells] += noise * s[:, None, None]
         logits = perturber.forward(v.reshape(rows, *shape), a)["logits"]
-        out[start : start + rows] = tvd(p0, to_distribution(logits))
+        out[rows_at] = tvd(p0, to_distribution(logits))
     return out.reshape(len(variances), draws)
 
 
@@ -189,11 +193,13 @@ def perturbation_test(
     fast: bool = True,
     device: str | torch.device = "cpu",
     progress=None,
+    per_draw: bool = False,
 ) -> dict:
     """The perturbation test on N videos: visual (N,T,H,W,Dv), audio (N,T,Da).
 
     Returns `tvd` (N, 2, levels): per video, mask (relevant, irrelevant) and noise level, the
-    TVD averaged over `draws` draws; and the fraction of visual cells / audio segments that
+    TVD averaged over `draws` draws ((N, 2, levels, draws) unaveraged with `per_draw`); and
+    the fraction of visual cells / audio segments that
     each mask covers, (N, 2) each (NaN for a modality without attention)."""
     device = torch.device(device)
     model = model.to(device).eval()
@@ -201,7 +207,7 @@ def perturbation_test(
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     n = visual.shape[0]
-    result = np.zeros((n, len(MASKS), len(variances)))
+    result = np.zeros((n, len(MASKS), len(variances), draws if per_draw else 1))
     coverage = {"visual": np.full((n, 2), np.nan), "audio": np.full((n, 2), np.nan)}
     for i in progress(range(n)) if progress else range(n):
         v = visual[i : i + 1].to(device)
@@ -221,8 +227,9 @@ def perturbation_test(
             tvds = perturb_video(
                 perturber, base[0], a[0], p0, masks, variances, draws, gen, batch_size
             )
-            result[i, j] = tvds.mean(dim=1).cpu().numpy()
-    return {"tvd": result, "coverage": coverage}
+            tvds = tvds if per_draw else tvds.mean(dim=1, keepdim=True)
+            result[i, j] = tvds.cpu().numpy()
+    return {"tvd": result if per_draw else result[..., 0], "coverage": coverage}
 
 
 @torch.no_grad()
@@ -233,13 +240,14 @@ def perturbation_loop(
     variances: list[float],
     draws: int,
     seed: int,
+    per_draw: bool = False,
 ) -> np.ndarray:
     """The reference: Algorithm B as written, one perturbed input-space forward per draw.
 
     Same output as `perturbation_test(...)["tvd"]`; used by the tests and the benchmark."""
     model = model.eval()
     gen = torch.Generator().manual_seed(seed)
-    result = np.zeros((visual.shape[0], len(MASKS), len(variances)))
+    result = np.zeros((visual.shape[0], len(MASKS), len(variances), draws))
     for i in range(visual.shape[0]):
         v, a = visual[i : i + 1], audio[i : i + 1]
         clean = model(v, a)
@@ -249,11 +257,12 @@ def perturbation_loop(
             vm = None if masks.visual is None else masks.visual[..., None].to(v.dtype)
             am = None if masks.audio is None else masks.audio[..., None].to(a.dtype)
             for k, var in enumerate(variances):
-                total = 0.0
-                for _ in range(draws):
-                    std = float(np.sqrt(var))
+                std = float(np.sqrt(var))
+                if std == 0 or (vm is None or not vm.any()) and (am is None or not am.any()):
+                    continue  # nothing perturbed: TVD 0 (left as zeros)
+                for p in range(draws):
                     vp = v if vm is None else v + std * torch.randn(v.shape, generator=gen) * vm
                     ap = a if am is None else a + std * torch.randn(a.shape, generator=gen) * am
-                    total += float(tvd(p0, to_distribution(model(vp, ap)["logits"]))[0])
-                result[i, j, k] = total / draws
-    return result
+                    out = model(vp, ap)["logits"]
+                    result[i, j, k, p] = float(tvd(p0, to_distribution(out))[0])
+    return result if per_draw else result.mean(axis=-1)
