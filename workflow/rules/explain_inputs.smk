@@ -9,13 +9,16 @@ def models_stage_configured():
     return "train" in config
 
 
-def explain_seed():
-    # the first training seed: one trained model per dataset x model is explained
-    return config["train"]["seeds"][0]
+def explain_seed(dataset):
+    """The first training seed of the dataset (train.seeds, or its per-dataset override): one
+    trained model per dataset x model is explained."""
+    train = config["train"]
+    override = (train.get("overrides") or {}).get(dataset) or {}
+    return override.get("seeds", train["seeds"])[0]
 
 
 def trained_file(dataset, model, name):
-    return f"results/{dataset}/{model}/seed-{explain_seed()}/{name}"
+    return f"results/{dataset}/{model}/seed-{explain_seed(dataset)}/{name}"
 
 
 def explain_checkpoint(wildcards):
