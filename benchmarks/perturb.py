@@ -46,9 +46,11 @@ def stan_model(args):
             model.time.bias.fill_(4.0)  # masks cover cells (A^st ~ A^s, half of it >= 0.5)
         return model, "tests/_explain_models.TinySTAN (avexplain.models not installed)"
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    model_config = (config.get("models") or {}).get("stan", {})
-    model = models.build("stan", model_config, time_steps=args.t, grid=(args.h, args.h), **shape)
-    return model, "avexplain.models.build('stan') with config.yaml's models.stan, random weights"
+    # the models stage's settings (embed_dim, ...) live in the `models` section
+    model = models.build(
+        "stan", config["models"], time_steps=args.t, grid=(args.h, args.h), **shape
+    )
+    return model, "avexplain.models.build('stan', config.yaml's models section), random weights"
 
 
 def main():
