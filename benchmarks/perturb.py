@@ -56,7 +56,7 @@ def stan_model(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--videos", type=int, default=2)
-    ap.add_argument("--levels", type=int, default=5, help="noise variances evenly in [0, 1]")
+    ap.add_argument("--levels", type=int, default=3, help="noise variances evenly in [0, 1]")
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--t", type=int, default=10)
     ap.add_argument("--h", type=int, default=7, help="grid H = W")

@@ -44,11 +44,19 @@ def attention_figure(
 ):
     """One video: a frame per second with its space attention upsampled over it (bilinear, as
     in the paper's figures), then the waveform with the time attention (and the annotated audio
-    events, where there are any) drawn over it."""
+    events, where there are any) drawn over it.
+
+    Trained attention often spans a narrow range (e.g. 0.45-0.65), so the colours span the
+    video's own min..max (the same scale for all its frames, so seconds stay comparable); the
+    title states that range. The time attention is drawn on its absolute 0..1 scale."""
     t = len(frames)
     fig = plt.figure(figsize=(1.4 * t, 3.6))
     grid = fig.add_gridspec(2, t, height_ratios=[1.2, 1.0], hspace=0.25, wspace=0.04)
     size = frames.shape[1]
+    if space_attention is not None:
+        low, high = float(space_attention.min()), float(space_attention.max())
+        title += f"  (space attention {low:.2f}-{high:.2f}: blue to red)"
+        high = high if high > low else low + 1e-6
     for i in range(t):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(frames[i])
@@ -56,9 +64,9 @@ def attention_figure(
             ax.imshow(
                 space_attention[i],
                 cmap="jet",
-                alpha=0.45,
-                vmin=0,
-                vmax=1,
+                alpha=0.5,
+                vmin=low,
+                vmax=high,
                 interpolation="bilinear",
                 extent=(-0.5, size - 0.5, size - 0.5, -0.5),
             )
@@ -66,7 +74,8 @@ def attention_figure(
         ax.axis("off")
     ax = fig.add_subplot(grid[1, :])
     seconds = np.arange(len(wave)) / (len(wave) / t)
-    ax.plot(seconds, wave, color="0.4", linewidth=0.4)
+    peak = float(np.abs(wave).max()) or 1.0
+    ax.plot(seconds, wave / peak, color="0.4", linewidth=0.4)  # scaled to the clip's peak
     ax.set_xlim(0, t)
     ax.set_ylim(-1, 1)
     ax.set_yticks([])
