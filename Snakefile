@@ -10,9 +10,11 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models_inputs.smk"
+include: "workflow/rules/explain_inputs.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/explain.smk"
 
 
 rule all:

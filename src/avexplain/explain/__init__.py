@@ -1,0 +1,2 @@
+"""The explanations stage: perturbation tests, pointing games, attention figures
+(docs/explanations.md)."""

@@ -1,0 +1,200 @@
+"""The explanations stage's jobs (avexplain.explain.run) on hand-made artefacts of the models
+stage: Table 3, the perturbation CSV and figure, the ground-truth report and table, and the
+attention figures over a real (tiny) canonical clip. The trained model and its features come
+from a stand-in for the models stage's loader."""
+
+import json
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from _explain_models import TinySTAN
+
+from avexplain.explain import run
+
+ROOT = Path(__file__).resolve().parents[1]
+T, FPS, SIZE = 2, 4, 32
+
+
+@pytest.fixture
+def config():
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["clip"].update(segments=T, fps=FPS, size=SIZE)
+    cfg["explain"].update(noise_levels=[0.0, 0.5, 1.0], draws=20, attention_videos=2)
+    return cfg
+
+
+def _manifest(root: Path, dataset: str, rows: list[dict]) -> Path:
+    cols = ["video_id", "split", "labels", "source", "start", "end", "audio_events",
+            "visual_events", "boxes"]  # fmt: skip
+    frame = pd.DataFrame([{c: r.get(c, "") for c in cols} for r in rows])
+    frame["start"], frame["end"] = 0.0, float(T)
+    frame["audio_events"] = frame["audio_events"].replace("", "[]")
+    frame["boxes"] = frame["boxes"].replace("", "{}")
+    path = root / "data" / dataset / "manifest.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _predictions(path: Path, ids, time=None, space=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"video_ids": np.array(ids), "scores": np.full((len(ids), 3), 0.5),
+              "targets": np.zeros((len(ids), 3))}  # fmt: skip
+    if time is not None:
+        arrays["time_attention"] = np.asarray(time, dtype=np.float32)
+    if space is not None:
+        arrays["space_attention"] = np.asarray(space, dtype=np.float32)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_table3_puts_paper_numbers_beside_ours(tmp_path, config):
+    events = ['[["a", 0, 1]]', "[]", '[["b", 1, 2]]']
+    inputs = {}
+    for ds in ("ave", "synth"):
+        man = _manifest(tmp_path, ds, [{"video_id": f"v{i}", "audio_events": e}
+                                       for i, e in enumerate(events)])  # fmt: skip
+        inputs[ds] = {
+            "manifest": man,
+            "stan": _predictions(tmp_path / ds / "stan.npz", ["v0", "v1", "v2"],
+                                 time=[[0.9, 0.2], [0.5, 0.5], [0.4, 0.7]]),
+            "stan_audio": _predictions(tmp_path / ds / "audio.npz", ["v2", "v1", "v0"],
+                                       time=[[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]),
+        }  # fmt: skip
+    csv, md = tmp_path / "t3.csv", tmp_path / "t3.md"
+    run.run_table3(config, inputs, csv, md)
+    table = pd.read_csv(csv)
+    # stan soft: v0 |0.9-1|,|0.2-0| -> 0.15; v2 |0.4-0|,|0.7-1| -> 0.35; v1 has no events
+    soft = table.set_index("method").loc["STAN (audio-visual) + soft attention"]
+    assert float(soft["ave_ours"]) == pytest.approx(0.25)
+    assert float(soft["ave_paper"]) == 0.46
+    assert soft["synth_paper"] == "-"  # the paper has no synth: a dash, never a zero
+    binary = table.set_index("method").loc["STAN (audio) + binary attention"]
+    assert float(binary["synth_ours"]) == pytest.approx(0.5)  # 0.5 binarises to 1
+    text = md.read_text()
+    assert "| STAN (audio-visual) + soft attention | 0.25 | 0.46 | 0.25 | — |" in text
+    assert "Annotated test videos: ave 2, synth 2." in text
+
+
+def test_table3_dash_when_no_video_is_annotated(tmp_path, config):
+    man = _manifest(tmp_path, "llp", [{"video_id": "v0"}])
+    preds = _predictions(tmp_path / "p.npz", ["v0"], time=[[0.1, 0.9]])
+    run.run_table3(config, {"llp": {"manifest": man, "stan": preds, "stan_audio": preds}},
+                   tmp_path / "t.csv", tmp_path / "t.md")  # fmt: skip
+    assert "| STAN (audio) + soft attention | — | 0.42 |" in (tmp_path / "t.md").read_text()
+
+
+class _Feats:
+    def __init__(self, n=3):
+        g = torch.Generator().manual_seed(0)
+        self.video_ids = np.array([f"v{i}" for i in range(n)])
+        self.visual = torch.rand(n, T, 3, 3, 12, generator=g)
+        self.audio = torch.randn(n, T, 6, generator=g)
+
+
+@pytest.fixture
+def trained(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    model = TinySTAN(12, 6, 3, dim=6)
+    ckpt = tmp_path / "checkpoint.pt"
+    torch.save(model.state_dict(), ckpt)
+
+    def fake_loader(config, dataset, checkpoint, max_videos=None, root="."):
+        feats = _Feats()
+        n = len(feats.video_ids) if max_videos is None else min(max_videos, 3)
+        return model, {"model": "stan", "visual_backbone": "resnet152", "seed": 0}, feats, n
+
+    monkeypatch.setattr(run, "load_model_and_features", fake_loader)
+    return ckpt
+
+
+def test_perturbation_job_writes_csv_record_and_figure(tmp_path, config, trained):
+    csv, record = tmp_path / "stan" / "perturbation.csv", tmp_path / "stan" / "perturbation.json"
+    run.run_perturbation(config, "synth", "stan", trained, csv, record)
+    table = pd.read_csv(csv)
+    assert len(table) == 2 * 3 and set(table["mask"]) == {"relevant", "irrelevant"}
+    assert (table["videos"] == 3).all() and (table["draws"] == 20).all()
+    assert (table[table["noise_variance"] == 0]["tvd_mean"] == 0).all()
+    rec = json.loads(record.read_text())
+    assert len(rec["tvd_per_video"]["relevant"]) == 3
+    assert rec["provenance"]["checkpoint_sha256"] and rec["provenance"]["config_hash"]
+    png = tmp_path / "perturbation.png"
+    run.run_perturbation_figure(config, "synth", {"stan": csv, "abn": csv}, png)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ground_truth_report_and_table(tmp_path, config, trained):
+    boxes = json.dumps({"0": [0.0, 0.0, 0.3, 0.3], "1": [0.0, 0.0, 0.3, 0.3]})
+    man = _manifest(tmp_path, "synth", [
+        {"video_id": "v0", "audio_events": '[["a", 0, 1]]', "boxes": boxes},
+        {"video_id": "v1", "audio_events": '[["a", 1, 2]]', "boxes": boxes},
+    ])  # fmt: skip
+    space = np.zeros((2, T, 3, 3))
+    space[:, :, 0, 0] = 1.0  # peak in the top-left cell, where the box is
+    preds = _predictions(tmp_path / "p.npz", ["v0", "v1"], time=[[0.9, 0.1], [0.2, 0.8]],
+                         space=space)  # fmt: skip
+    out = tmp_path / "stan" / "ground_truth.json"
+    run.run_ground_truth(config, "synth", "stan", preds, man, trained, out)
+    rep = json.loads(out.read_text())
+    assert rep["spatial"]["model"]["hit_rate"] == 1.0
+    assert rep["spatial"]["uniform"]["hit_rate"] == pytest.approx(1 / 9)
+    assert rep["temporal"]["model"]["auc"] == 1.0 and rep["temporal"]["uniform"]["auc"] == 0.5
+    assert "space_attention" in rep["randomisation"]
+    run.run_ground_truth_table({"stan": out}, tmp_path / "g.csv", tmp_path / "g.md", config)
+    table = pd.read_csv(tmp_path / "g.csv")
+    assert table["attention"].tolist() == ["stan", "uniform baseline", "random baseline"]
+    assert "| stan | stan | 1.00 |" in (tmp_path / "g.md").read_text()
+
+
+def _write_clip(folder: Path, video_id: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    with av.open(str(folder / f"{video_id}.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width = stream.height = SIZE
+        stream.pix_fmt = "yuv420p"
+        for i in range(T * FPS):
+            img = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+            img[:, : 4 * (i + 1)] = (200, 60, 30)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    samples = (0.3 * np.sin(np.arange(T * 16000) * 0.05) * 32767).astype("<i2")
+    with wave.open(str(folder / f"{video_id}.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(samples.tobytes())
+
+
+def test_attention_figures_per_video_and_grid(tmp_path, config):
+    man = _manifest(tmp_path, "synth", [
+        {"video_id": "synth-00000", "audio_events": '[["a", 1, 2]]', "labels": "disc_beep"},
+        {"video_id": "synth-00001"}, {"video_id": "synth-00002"},
+    ])  # fmt: skip
+    clips = tmp_path / "data" / "synth" / "clips" / "shard-000"
+    _write_clip(clips, "synth-00000")
+    _write_clip(clips, "synth-00002")  # synth-00001 has no clip: skipped, the next one drawn
+    space = np.random.default_rng(0).random((3, T, 3, 3))
+    preds = _predictions(tmp_path / "p.npz", ["synth-00000", "synth-00001", "synth-00002"],
+                         time=[[0.2, 0.9]] * 3, space=space)  # fmt: skip
+    out = tmp_path / "results" / "synth" / "stan" / "attention"
+    run.run_attention_figures(config, "synth", preds, man, out, root=tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "grid.png", "synth-00000.png", "synth-00002.png",
+    ]  # fmt: skip
+    assert (out / "grid.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_clip_paths_resolve_union_ids(tmp_path, config):
+    _manifest(tmp_path, "llp", [{"video_id": f"x{i}"} for i in range(130)])
+    mp4, wav = run.clip_paths(config, "avr", "llp/x129", root=tmp_path)
+    assert mp4 == tmp_path / "data/llp/clips/shard-001/x129.mp4"  # shard_size 128
+    with pytest.raises(ValueError, match="member"):
+        run.clip_paths(config, "avr", "nope/x1", root=tmp_path)

@@ -1,0 +1,93 @@
+"""Pointing games and the randomisation check on hand-made examples."""
+
+import numpy as np
+import pytest
+import torch
+from _explain_models import TinySTAN
+
+from avexplain.explain import pointing
+from avexplain.explain.randomisation import _rank_correlations, randomisation_check, reinitialised
+
+
+def test_event_mask_marks_segments_mostly_inside_an_event():
+    assert pointing.event_mask('[["dog", 2, 5]]', 8).tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
+    assert pointing.event_mask([["a", 1.2, 3.7], ["b", 6, 20]], 8).tolist() == [
+        0, 1, 1, 1, 0, 0, 1, 1,
+    ]  # fmt: skip
+    assert pointing.event_mask([["a", 0.6, 1.4]], 3).tolist() == [0, 0, 0]  # 0.4 s each side
+    assert pointing.event_mask("[]", 3).tolist() == [0, 0, 0]
+
+
+def test_temporal_mae_soft_and_binary():
+    att = np.array([[0.2, 0.8, 0.6]])
+    mask = np.array([[0.0, 1.0, 0.0]])
+    assert pointing.temporal_mae(att, mask, binary=False)[0] == pytest.approx(1.0 / 3)
+    assert pointing.temporal_mae(att, mask, binary=True)[0] == pytest.approx(1.0 / 3)
+    att2 = np.array([[0.1, 0.5, 0.4]])
+    assert pointing.temporal_mae(att2, mask, binary=True)[0] == 0.0  # 0.5 binarises to 1
+    game = pointing.temporal_game(np.vstack([att, att2]), np.vstack([mask, mask]))
+    assert game["mae_soft"] == pytest.approx((1.0 / 3 + 1.0 / 3) / 2)
+    # pooled over videos: of 2 x 4 (event, non-event) pairs only 0.5 < 0.6 is misordered
+    assert game["auc"] == pytest.approx(7 / 8)
+
+
+def test_temporal_baselines():
+    masks = np.array([[0, 1, 1, 0], [1, 1, 0, 0]], dtype=float)
+    base = pointing.temporal_baselines(masks, seed=0, draws=200)
+    assert base["uniform"]["mae_soft"] == 0.5 and base["uniform"]["auc"] == 0.5
+    assert base["uniform"]["mae_binary"] == 0.5  # all 1: wrong on the 4 of 8 empty segments
+    assert base["random"]["mae_soft"] == pytest.approx(0.5, abs=0.03)
+    assert base["random"]["auc"] == pytest.approx(0.5, abs=0.03)
+    assert pointing.temporal_baselines(masks, 0, 5) == pointing.temporal_baselines(masks, 0, 5)
+
+
+def test_box_cells_on_a_2x2_grid():
+    assert pointing.box_cells([0, 0, 0.5, 0.5], (2, 2)).tolist() == [[True, False], [False, False]]
+    assert pointing.box_cells([0.4, 0.4, 0.6, 0.6], (2, 2)).all()
+    # x spans the right column, y the top row
+    assert pointing.box_cells([0.7, 0.1, 0.9, 0.3], (2, 2)).tolist() == [
+        [False, True],
+        [False, False],
+    ]
+
+
+def test_spatial_game_hits_and_baselines():
+    att = np.zeros((3, 2, 2))
+    att[0, 1, 1] = 1  # second 0: peak bottom right, in the box
+    att[1, 0, 0] = 1  # second 1: peak top left, box bottom right: miss
+    boxes = {"0": [0.6, 0.6, 0.9, 0.9], "1": [0.6, 0.6, 0.9, 0.9], "7": [0, 0, 1, 1]}
+    hits, chance = pointing.spatial_hits(att, boxes)
+    assert hits == [True, False] and chance == [0.25, 0.25]  # second 7 is past the clip
+    game = pointing.spatial_game(att[None], [boxes], seed=0, draws=400)
+    assert game["model"]["hit_rate"] == 0.5 and game["uniform"]["hit_rate"] == 0.25
+    assert game["random"]["hit_rate"] == pytest.approx(0.25, abs=0.05)
+    assert pointing.spatial_game(att[None], [{}], seed=0, draws=2) is None
+
+
+def test_annotated_keeps_videos_with_audio_events():
+    import pandas as pd
+
+    manifest = pd.DataFrame(
+        {"video_id": ["a", "b", "c"], "audio_events": ['[["x", 0, 2]]', "[]", '[["y", 3, 4]]']}
+    )
+    masks, rows = pointing.annotated(manifest, np.array(["c", "b", "a"]), 4)
+    assert rows.tolist() == [0, 2]
+    assert masks.tolist() == [[0, 0, 0, 1], [1, 1, 0, 0]]
+
+
+def test_randomisation_changes_attention_and_reports_spearman():
+    torch.manual_seed(0)
+    model = TinySTAN(16, 8, 3, dim=8)
+    fresh = reinitialised(model, seed=1)
+    assert not torch.equal(fresh.visual_linear.weight, model.visual_linear.weight)
+    assert torch.equal(reinitialised(model, 1).space.weight, fresh.space.weight)  # seeded
+    v, a = torch.rand(4, 3, 3, 3, 16), torch.randn(4, 3, 8)
+    report = randomisation_check(model, v, a, seed=1)
+    assert set(report) == {"space_attention", "time_attention"}
+    assert report["space_attention"]["videos"] == 4
+    assert -1 <= report["space_attention"]["spearman_mean"] < 0.9
+    x = np.random.default_rng(0).random((2, 5))
+    assert _rank_correlations(x, x) == pytest.approx([1.0, 1.0])
+    assert _rank_correlations(np.ones((1, 5)), x[:1]) == []  # constant map: no ranking
+    with pytest.raises(ValueError, match="reset_parameters"):
+        reinitialised(torch.nn.ReLU(), 0)
