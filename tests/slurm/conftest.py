@@ -53,8 +53,8 @@ def write_test_profile(repo_profile: Path, dest: Path) -> Path:
     for rule_resources in profile["set-resources"].values():
         if "gpu" in rule_resources:
             rule_resources["gpu"] = 0
-    # first status check after 5 s instead of 40 s (still < MinJobAge / 3, see docs/cluster.md)
-    profile["slurm-init-seconds-before-status-checks"] = 5
+    # first status check after 2 s instead of 40 s (still < MinJobAge / 3, see docs/cluster.md)
+    profile["slurm-init-seconds-before-status-checks"] = 2
     profile["slurm-keep-successful-logs"] = True
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
