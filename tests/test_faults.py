@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _features_helpers import CLIP, make_dataset, settings
+import pytest
+from _features_helpers import make_dataset
 
 from avexplain import extract, store
-from avexplain.compare import compare_runs
 
 TESTS = Path(__file__).resolve().parent
 
@@ -37,7 +37,8 @@ extract.run_shard(
 )
 """
 
-SHARDS = ("000", "001", "002")
+SHARDS = ("000", "001")
+pytestmark = pytest.mark.slow
 
 
 def _markers(root: Path) -> list[Path]:
@@ -45,10 +46,9 @@ def _markers(root: Path) -> list[Path]:
 
 
 def test_shards_written_concurrently_leave_a_valid_store(tmp_path):
-    concurrent, sequential = tmp_path / "concurrent", tmp_path / "sequential"
-    for root in (concurrent, sequential):
-        make_dataset(root, "synth", 6, 2)
-    # all three shard jobs start together on an empty store: they race to create it
+    concurrent = tmp_path
+    make_dataset(concurrent, "synth", 4, 2)
+    # both shard jobs start together on an empty store: they race to create it, then write
     jobs = [
         subprocess.Popen(
             [sys.executable, "-c", SHARD_JOB, str(concurrent), shard],
@@ -64,26 +64,8 @@ def test_shards_written_concurrently_leave_a_valid_store(tmp_path):
     summary = extract.finalize(
         dataset="synth", backbone="vggish", markers=_markers(concurrent), root=concurrent
     )
-    assert summary["num_valid"] == 6 and summary["shards"] == 3
+    assert summary["num_valid"] == 4 and summary["shards"] == 2
     feats = store.open_features(store.final_path(concurrent, "synth", "vggish"))
-    assert np.isfinite(feats.features.compute()).all()
-
-    # the same shards one after another in this process give the same store
-    for shard in SHARDS:
-        extract.run_shard(
-            clips_dir=sequential / f"data/synth/clips/shard-{shard}",
-            manifest=sequential / "data/synth/manifest.csv",
-            dataset="synth",
-            backbone="vggish",
-            shard=shard,
-            shard_size=2,
-            settings=settings(),
-            clip=CLIP,
-            seed=0,
-            marker=_markers(sequential)[SHARDS.index(shard)],
-            root=sequential,
-        )
-    extract.finalize(
-        dataset="synth", backbone="vggish", markers=_markers(sequential), root=sequential
-    )
-    assert compare_runs(concurrent, sequential, ["features/synth/vggish.zarr"]) == []
+    values = feats.features.compute()
+    assert np.isfinite(values).all() and feats.valid.all()
+    assert not np.allclose(values[1], values[2])  # each shard wrote its own rows
