@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import write_test_profile
+from local_slurm import write_test_profile
 from tiny_run import RUN_TARGETS, build, tiny_workflow
 
 from avexplain.compare import compare_runs

@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import yaml
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scancel", "sinfo", "srun")
 NODE = "avx-node"
@@ -201,3 +203,23 @@ class LocalSlurm:
                     proc.kill()
                     proc.wait()
         self.procs.clear()
+
+
+def write_test_profile(repo_profile: Path, dest: Path) -> Path:
+    """profiles/slurm with the test cluster's partition, no account (no accounting database),
+    no GPUs (gpu: 0: the GPU rules then run on CPUs, which their code supports) and quick
+    status polling; every other setting (retries, memory and time per attempt) is kept."""
+    profile = yaml.safe_load(repo_profile.read_text())
+    resources = profile["default-resources"]
+    resources["slurm_partition"] = PARTITION
+    resources.pop("slurm_account", None)
+    profile["slurm-no-account"] = True
+    for rule_resources in profile["set-resources"].values():
+        if "gpu" in rule_resources:
+            rule_resources["gpu"] = 0
+    # first status check after 2 s instead of 40 s (still < MinJobAge / 3, see docs/cluster.md)
+    profile["slurm-init-seconds-before-status-checks"] = 2
+    profile["slurm-keep-successful-logs"] = True
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return dest
