@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 from tiny_run import RUN_TARGETS, tiny_workflow
-from workflow_runner import snakemake
+from workflow_runner import copy_workflow, snakemake
+
+from avexplain.manifest import count_videos
+from avexplain.shards import shard_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
@@ -65,3 +68,21 @@ def test_profile_plans_the_run(profile, tmp_path):
     assert "extract_features" in out and "finalize_features" in out
     if profile == "slurm":
         assert "slurm_partition=" in out and "mem_mb=32000" in out
+
+
+@pytest.mark.slow
+def test_slurm_profile_plans_the_full_reproduction(tmp_path):
+    """Every dataset, backbone and shard, planned offline from the published annotation files
+    (benchmarks/dag.py times this)."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    shards = sum(
+        len(shard_ids(count_videos(config, d, ROOT), config["datasets"][d]["shard_size"]))
+        for d in ("synth", "ave", "llp")
+    )
+    root = copy_workflow(tmp_path)
+    proc = snakemake(
+        root, "--profile", "profiles/slurm", "-n", "--config", "run_datasets=[synth,ave,llp,avr]"
+    )
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert int(jobs["extract_features"]) == len(config["features"]["backbones"]) * shards
+    assert int(jobs["download"]) == int(jobs["decode"]) == shards
