@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 # The offline demo on the embedded synth dataset, as far as the pipeline goes.
 demo: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --printshellcmds demo
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) demo
 
 # The whole suite, the Snakemake linter and the formatter check.
 test: $(STAMP)

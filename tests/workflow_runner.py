@@ -24,10 +24,14 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800):
-    """Run snakemake from the test's interpreter environment in `workdir`; return the process."""
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: int = 1800, env: dict | None = None
+):
+    """Run snakemake from the test's interpreter environment in `workdir`; return the process.
+    `env`: extra environment variables for the run."""
     bindir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(os.environ, **(env or {}))
+    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     cmd = [str(bindir / "snakemake"), "--cores", "2", *args]
     proc = subprocess.run(
         cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout

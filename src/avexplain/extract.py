@@ -7,7 +7,6 @@ videos are ever in memory: memory does not grow with the number of videos."""
 
 from __future__ import annotations
 
-import copy
 import csv
 import logging
 import os
@@ -29,46 +28,13 @@ from avexplain import store as avstore
 from avexplain import weights as avweights
 from avexplain.backbones import Backbone, build
 from avexplain.clipio import ClipError, read_frames, read_wave
-from avexplain.config import ConfigError, config_hash
+from avexplain.config import config_hash
+from avexplain.feature_settings import check_settings, settings_for  # noqa: F401 (re-exported)
 from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
 PRESENT = ("ok", "repaired")
 KILL_ENV = "AVEXPLAIN_TEST_SIGKILL"
-
-
-def settings_for(config: dict, dataset: str) -> dict:
-    """The `features` section with the dataset's overrides applied (e.g. the synth demo's)."""
-    settings = copy.deepcopy({k: v for k, v in config["features"].items() if k != "overrides"})
-    for key, value in (config["features"].get("overrides") or {}).get(dataset, {}).items():
-        if isinstance(value, dict):
-            settings[key] = {**settings.get(key, {}), **value}
-        else:
-            settings[key] = value
-    return settings
-
-
-def check_settings(config: dict, dataset: str) -> dict:
-    """The dataset's feature settings, or a ConfigError naming the key that cannot work."""
-    settings = settings_for(config, dataset)
-    shard_size = config["datasets"][dataset]["shard_size"]
-    fps = config["clip"]["fps"]
-    problems = []
-    for name, chunk in settings["chunk_videos"].items():
-        if shard_size % chunk:
-            problems.append(
-                f"config key features.chunk_videos.{name} is {chunk}, which does not divide "
-                f"datasets.{dataset}.shard_size {shard_size} (shards must write whole chunks)"
-            )
-    for name, count in settings["frames_per_segment"].items():
-        if count > fps:
-            problems.append(
-                f"config key features.frames_per_segment.{name} (dataset {dataset}) is {count}, "
-                f"more than the clip.fps {fps} frames a segment has"
-            )
-    if problems:
-        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
-    return settings
 
 
 def pick_device(setting: str) -> torch.device:

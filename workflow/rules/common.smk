@@ -2,7 +2,7 @@
 import functools
 
 from avexplain import config as avconfig
-from avexplain import extract as avextract
+from avexplain import feature_settings as avfeatures
 from avexplain import manifest as avmanifest
 from avexplain.shards import shard_ids
 
@@ -60,7 +60,7 @@ BACKBONES = ["vgg19", "resnet152", "vggish", "mc3_18"]
 # Stop at parse time when the feature settings cannot work for a dataset (e.g. a chunk size
 # that does not divide the shard size), naming the config key.
 for _dataset in MEDIA_DATASETS:
-    avextract.check_settings(config, _dataset)
+    avfeatures.check_settings(config, _dataset)
 
 
 def feature_targets(dataset):
@@ -75,7 +75,7 @@ STAGE_TARGETS.append(feature_targets)
 
 
 def feature_settings(wildcards):
-    return avextract.settings_for(config, wildcards.media)
+    return avfeatures.settings_for(config, wildcards.media)
 
 
 def weight_inputs(wildcards):

@@ -1,0 +1,56 @@
+"""The pipeline through profiles/slurm on a real (single-node) SLURM cluster: a run with a
+failing job, then the re-run, whose outputs must equal the local run's. One test, two runs,
+because every SLURM job costs seconds of scheduling and polling (docs/cluster.md)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from local_slurm import write_test_profile
+from tiny_run import RUN_TARGETS, build, tiny_workflow
+
+from avexplain.compare import compare_runs
+from avexplain.extract import KILL_ENV
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+
+SHARDS = "features/synth/.staging/vggish.shards"
+
+
+def _slurm_jobs(cluster, rule: str) -> list[str]:
+    """The comments (rule and wildcards) of every job of `rule` this cluster ran: squeue keeps
+    finished jobs for MinJobAge, and the executor writes rule and wildcards into the comment."""
+    lines = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%k"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return sorted(line for line in lines if f"rule_{rule}_" in line)
+
+
+def test_failing_job_is_reported_then_rerun_equals_local_run(slurm_cluster, local_run, tmp_path):
+    root = tiny_workflow(tmp_path / "wf")
+    write_test_profile(root / "profiles/slurm/config.yaml", root / "profiles/slurm-test")
+    profile = ("--profile", "profiles/slurm-test")
+
+    # 1. shard 001's extraction SIGKILLs itself after its first video
+    # (no retries here: tests/test_profiles.py checks that retries get more memory and time)
+    env = {**slurm_cluster.client_env, KILL_ENV: "001:1"}
+    failed = build(root, *profile, "--retries", "0", env=env, check=False)
+    out = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "has been submitted with SLURM jobid" in out  # jobs went through SLURM
+    assert "Error in rule extract_features" in out and "shard=001" in out
+    assert "SLURM status is: 'FAILED'" in out
+    assert (root / SHARDS / "shard-000.json").exists()  # keep-going: the other shard finished
+    assert not (root / SHARDS / "shard-001.json").exists()
+    assert not (root / RUN_TARGETS[0]).exists()
+
+    # 2. the re-run redoes only what failed, on SLURM, and its outputs equal the local run's
+    before = len(_slurm_jobs(slurm_cluster, "extract_features"))
+    build(root, *profile, env=slurm_cluster.client_env)
+    assert len(_slurm_jobs(slurm_cluster, "extract_features")) == before + 1
+    assert compare_runs(local_run, root, RUN_TARGETS) == []
