@@ -67,7 +67,7 @@ def feature_targets(dataset):
     # AVR has no store of its own: avexplain.store.open_union reads the AVE and LLP stores
     if dataset not in MEDIA_DATASETS:
         return []
-    backbones = avextract.settings_for(config, dataset)["backbones"]
+    backbones = avfeatures.settings_for(config, dataset)["backbones"]
     return [f"features/{dataset}/{b}.zarr" for b in backbones]
 
 
