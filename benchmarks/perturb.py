@@ -14,6 +14,7 @@ test suite's TinySTAN (tests/_explain_models.py) with the same interface.
 
     python benchmarks/perturb.py                         # 2-core CPU defaults (about a minute)
     python benchmarks/perturb.py --videos 8 --draws 100 --levels 11 --device cuda
+    python benchmarks/perturb.py --run-dir . --checkpoint results/synth/stan/seed-0/checkpoint.pt
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def stan_model(args):
-    """The project's STAN when avexplain.models exists, else the test stand-in."""
+    """A trained checkpoint (--checkpoint), else the project's STAN with random weights when
+    avexplain.models exists, else the test stand-in."""
+    if args.checkpoint:
+        from avexplain.train import load_trained
+
+        model, meta = load_trained(args.checkpoint)
+        return model, f"trained {meta['model']} from {args.checkpoint}"
     shape = dict(visual_dim=args.dv, audio_dim=args.da, num_classes=args.classes)
     try:
         from avexplain import models
@@ -67,18 +74,34 @@ def main():
     ap.add_argument("--batch-size", type=int, default=200)
     ap.add_argument("--device", default="cpu", help="device of (a); the loop runs on the CPU")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run-dir", help="a workflow directory: take --dataset's test features")
+    ap.add_argument("--dataset", default="synth")
+    ap.add_argument(
+        "--checkpoint",
+        help="a trained checkpoint.pt (its attention gives realistic masks); the feature shape "
+        "options must match what it was trained on",
+    )
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
     model, which = stan_model(args)
     model.eval()
-    g = torch.Generator().manual_seed(args.seed)
-    visual = torch.rand(args.videos, args.t, args.h, args.h, args.dv, generator=g)
-    audio = torch.randn(args.videos, args.t, args.da, generator=g)
+    if args.run_dir:  # the run's test features: the masks the trained attention really gives
+        from avexplain.features_io import load_split
+
+        run = Path(args.run_dir)
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        feats = load_split(config, args.dataset, "test", root=run)
+        visual, audio = feats.visual[: args.videos], feats.audio[: args.videos]
+        print(f"features: {args.dataset} test split of {run}")
+    else:
+        g = torch.Generator().manual_seed(args.seed)
+        visual = torch.rand(args.videos, args.t, args.h, args.h, args.dv, generator=g)
+        audio = torch.randn(args.videos, args.t, args.da, generator=g)
     levels = np.linspace(0, 1, args.levels).round(4).tolist()
     print(f"model: {which}")
-    print(f"videos {args.videos}, maps {args.t}x{args.h}x{args.h}x{args.dv}, audio "
-          f"{args.t}x{args.da}, noise variances {levels}, {args.draws} draws, 2 masks, "
+    print(f"videos {len(visual)}, maps {'x'.join(map(str, visual.shape[1:]))}, audio "
+          f"{'x'.join(map(str, audio.shape[1:]))}, noise variances {levels}, {args.draws} draws, 2 masks, "
           f"torch threads {torch.get_num_threads()}")  # fmt: skip
 
     start = time.perf_counter()

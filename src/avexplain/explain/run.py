@@ -252,10 +252,11 @@ def run_ground_truth_table(reports: dict, out_csv, out_md, config):
                 "time_mae_soft": (tm.get(who) or {}).get("mae_soft"),
                 "time_mae_binary": (tm.get(who) or {}).get("mae_binary"),
                 "time_auc": (tm.get(who) or {}).get("auc"),
-                "randomised_space_spearman": (rnd.get("space_attention") or {}).get("spearman_mean")
-                if who == "model" else None,
-                "randomised_time_spearman": (rnd.get("time_attention") or {}).get("spearman_mean")
-                if who == "model" else None,
+                **{f"randomised_{key}_{stat}": (rnd.get(f"{key}_attention") or {}).get(name)
+                   if who == "model" else None
+                   for key in ("space", "time")
+                   for stat, name in (("spearman", "spearman_mean"),
+                                      ("abs_spearman", "spearman_abs_mean"))},
             })  # fmt: skip
     table = pd.DataFrame(rows)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
@@ -267,8 +268,9 @@ def run_ground_truth_table(reports: dict, out_csv, out_md, config):
         "Space: hit rate of the space attention's peak cell inside the sounding object's box, "
         "per annotated second (higher is better). Time: MAE of the time attention against the "
         "true audio events, soft and binarised at 0.5 (lower is better), and ROC AUC (0.5 = "
-        "no idea when). Randomised: Spearman correlation between the attention of the trained "
-        "model and of a re-initialised copy (near 0: the attention depends on the weights).",
+        "no idea when). Randomised: Spearman correlation (and its absolute value) between the "
+        "attention of the trained model and of a re-initialised copy, mean over videos (near "
+        "0: the attention depends on the weights; near ±1: on the input alone).",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + " --- |" * len(cols),
