@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 # common.smk would (shards, datasets), so the test does not depend on the other stages' code.
 SNAKEFILE = """
 import pandas as pd
+from avexplain.feature_settings import settings_for
 from avexplain.shards import shard_ids
 
 configfile: "config.yaml"
@@ -39,6 +40,20 @@ wildcard_constraints:
 def shards(dataset):
     n = len(pd.read_csv(f"data/{{dataset}}/manifest.csv"))
     return shard_ids(n, config["datasets"][dataset]["shard_size"])
+
+
+# what common.smk defines for features.smk
+BACKBONES = ["vgg19", "resnet152", "vggish", "mc3_18"]
+
+
+def feature_settings(wildcards):
+    return settings_for(config, wildcards.media)
+
+
+def weight_inputs(wildcards):
+    if feature_settings(wildcards)["weights"] == "pretrained":
+        return [f"{{config['features']['cache_dir']}}/prefetched.json"]
+    return []
 
 
 include: "{rules}"

@@ -215,7 +215,7 @@ def write_test_profile(repo_profile: Path, dest: Path) -> Path:
     resources.pop("slurm_account", None)
     profile["slurm-no-account"] = True
     for rule_resources in profile["set-resources"].values():
-        if "gpu" in rule_resources:
+        if "cpus_per_gpu" in rule_resources:  # a GPU rule: run it on CPUs
             rule_resources["gpu"] = 0
     # first status check after 2 s instead of 40 s (still < MinJobAge / 3, see docs/cluster.md)
     profile["slurm-init-seconds-before-status-checks"] = 2

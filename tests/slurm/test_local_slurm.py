@@ -35,7 +35,8 @@ def test_test_profile_changes_only_what_the_test_node_needs(tmp_path):
     )
     assert test["default-resources"]["slurm_partition"] == PARTITION
     assert "slurm_account" not in test["default-resources"] and test["slurm-no-account"]
-    assert test["set-resources"]["extract_features"]["gpu"] == 0
+    for rule in ("extract_features", "train_model", "perturbation_test"):
+        assert test["set-resources"][rule]["gpu"] == 0
     for rule, resources in real["set-resources"].items():
         for key, value in resources.items():
             if key != "gpu":
