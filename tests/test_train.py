@@ -168,10 +168,12 @@ def test_union_dataset_reads_member_stores(tmp_path):
 
     pd.concat(frames).to_csv(tmp_path / "data/avr/manifest.csv", index=False)
     (tmp_path / "data/avr/classes.txt").write_text((tmp_path / "data/ave/classes.txt").read_text())
-    data = features_io.load_split(small_config(), "avr", "train", tmp_path)
+    config = small_config()
+    config["models"]["standardize"] = False  # compare stored values
+    data = features_io.load_split(config, "avr", "train", tmp_path)
     assert len(data.video_ids) == 14  # 7 training videos of each member
     assert {v.split("/")[0] for v in data.video_ids} == {"ave", "llp"}
-    ave = features_io.load_split(small_config(), "ave", "train", tmp_path)
+    ave = features_io.load_split(config, "ave", "train", tmp_path)
     first = list(data.video_ids).index("ave/" + ave.video_ids[0])
     assert torch.equal(data.visual[first], ave.visual[0])
 
@@ -182,3 +184,20 @@ def test_missing_store_is_a_clear_error(tmp_path):
     config["models"]["visual_backbone"] = "vgg19"
     with pytest.raises(FileNotFoundError, match="vgg19.zarr"):
         features_io.open_split(config, "synth", "train", tmp_path)
+
+
+def test_standardization_uses_training_statistics_for_every_split(dataset):
+    config = small_config()
+    train_split = features_io.load_split(config, "synth", "train", dataset)
+    flat = train_split.visual.reshape(-1, train_split.visual.shape[-1])
+    np.testing.assert_allclose(flat.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(flat.std(0, unbiased=False), 1, atol=1e-3)
+    config["models"]["standardize"] = False
+    raw_train = features_io.load_split(config, "synth", "train", dataset)
+    raw_test = features_io.load_split(config, "synth", "test", dataset)
+    test = features_io.load_split(small_config(), "synth", "test", dataset)
+    mean = raw_train.audio.reshape(-1, 16).double().mean(0)
+    std = raw_train.audio.reshape(-1, 16).double().std(0, unbiased=False)
+    torch.testing.assert_close(
+        test.audio.double(), (raw_test.audio.double() - mean) / std, atol=1e-5, rtol=0
+    )

@@ -7,6 +7,8 @@ size (config key `train.in_memory_max_gb`); both yield exactly the same values."
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,9 @@ class LazySplit:
     targets: np.ndarray  # (N,C) float32
     classes: list[str]
     provenance: dict = field(default_factory=dict)
+    # per-channel (mean, std) subtracted and divided on read; None: values as stored
+    visual_norm: tuple[np.ndarray, np.ndarray] | None = None
+    audio_norm: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -78,7 +83,24 @@ class LazySplit:
             scheduler="threads",
             num_workers=workers,
         )
-        return _unsort(visual, v_order), _unsort(audio, a_order)
+        return (
+            _standardize(_unsort(visual, v_order), self.visual_norm),
+            _standardize(_unsort(audio, a_order), self.audio_norm),
+        )
+
+    def channel_stats(self, max_videos: int, workers: int = 4) -> tuple[tuple, tuple]:
+        """Per-channel mean and std of the stored values over up to `max_videos` evenly spaced
+        videos (all segments and grid cells); a channel that never varies gets std 1."""
+        rows = np.unique(np.linspace(0, len(self) - 1, min(max_videos, len(self))).astype(int))
+        raw = LazySplit(**{**self.__dict__, "visual_norm": None, "audio_norm": None})
+        stats = []
+        for values in raw.read(rows, workers):
+            flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
+            mean, std = flat.mean(0), flat.std(0)
+            stats.append(
+                (mean.astype(np.float32), np.where(std > 1e-12, std, 1.0).astype(np.float32))
+            )
+        return stats[0], stats[1]
 
     def load(self, workers: int = 4) -> FeatureSet:
         visual, audio = self.read(np.arange(len(self)), workers)
@@ -89,6 +111,15 @@ class LazySplit:
             targets=torch.from_numpy(self.targets),
             classes=list(self.classes),
         )
+
+
+def _standardize(values: np.ndarray, norm) -> np.ndarray:
+    if norm is None:
+        return values
+    mean, std = norm
+    values -= mean
+    values /= std
+    return values
 
 
 def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -128,7 +159,11 @@ def multi_hot(labels: list[str], classes: list[str], where: str) -> np.ndarray:
     return targets
 
 
-def open_split(config: dict, dataset: str, split: str, root: str | Path = ".") -> LazySplit:
+def open_split(
+    config: dict, dataset: str, split: str, root: str | Path = ".", standardize: bool = True
+) -> LazySplit:
+    """The split, lazily; standardized per channel with the training split's statistics when
+    config `models.standardize` is on (and `standardize` is not turned off here)."""
     if split not in SPLITS:
         raise ValueError(f"split '{split}': expected one of {SPLITS}")
     root = Path(root)
@@ -159,7 +194,10 @@ def open_split(config: dict, dataset: str, split: str, root: str | Path = ".") -
         )
     if not keep.any():
         raise ValueError(f"{manifest_path}: no video of split '{split}' has valid features")
+    norm = standardization(config, dataset, root) if standardize else None
     return LazySplit(
+        visual_norm=norm and norm["visual"],
+        audio_norm=norm and norm["audio"],
         video_ids=frame["video_id"].to_numpy(dtype=str)[keep],
         visual_store=stores["visual"].features,
         audio_store=stores["audio"].features,
@@ -175,6 +213,23 @@ def provenance(attrs: dict) -> dict:
     """What a store says about how its features were made (weights above all)."""
     keys = ("backbone", "weights", "config_hash", "code_version", "members")
     return {k: attrs[k] for k in keys if k in attrs}
+
+
+@functools.cache
+def _train_stats(config_key: str, dataset: str, root: str, max_videos: int):
+    config = json.loads(config_key)
+    return open_split(config, dataset, "train", root, standardize=False).channel_stats(max_videos)
+
+
+def standardization(config: dict, dataset: str, root: str | Path = ".") -> dict | None:
+    """Per-channel mean and std of the training split (config `models.standardize`), or None.
+    Computed from the stores, so training and the explanation stage see identical inputs."""
+    videos = config["models"].get("standardize_videos", 0)
+    if not config["models"].get("standardize", False) or videos < 1:
+        return None
+    key = json.dumps({"datasets": config["datasets"], "models": config["models"]}, sort_keys=True)
+    (vm, vs), (am, as_) = _train_stats(key, dataset, str(Path(root).resolve()), videos)
+    return {"visual": (vm, vs), "audio": (am, as_)}
 
 
 def load_split(config: dict, dataset: str, split: str, root: str | Path = ".") -> FeatureSet:

@@ -19,6 +19,7 @@ and ends with exactly the result of an uninterrupted run."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -92,18 +93,28 @@ class InMemory:
     streaming = False
 
     def __init__(self, split: features_io.LazySplit, device: torch.device, workers: int):
-        data = split.load(workers)
+        # the stored float16 values (exact), standardized per batch exactly as `split.read` does
+        data = dataclasses.replace(split, visual_norm=None, audio_norm=None).load(workers)
         self.visual = data.visual.to(device=device, dtype=torch.float16)
         self.audio = data.audio.to(device=device, dtype=torch.float16)
         self.targets = data.targets.to(device)
+        self.norms = [
+            None if norm is None else [torch.as_tensor(x, device=device) for x in norm]
+            for norm in (split.visual_norm, split.audio_norm)
+        ]
         self.device = device
+
+    def _standardize(self, values, norm):
+        if norm is None:
+            return values
+        return (values - norm[0]) / norm[1]
 
     def batches(self, rows_per_batch):
         for rows in rows_per_batch:
             index = torch.as_tensor(rows, device=self.device)
             yield (
-                self.visual[index].float(),
-                self.audio[index].float(),
+                self._standardize(self.visual[index].float(), self.norms[0]),
+                self._standardize(self.audio[index].float(), self.norms[1]),
                 self.targets[index],
             )
 
