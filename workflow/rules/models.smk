@@ -1,5 +1,11 @@
 # Stage 5: frozen features -> trained models -> test metrics -> the paper's Tables 1 and 2.
 # One job per dataset x model x seed (docs/models.md); seeds are aggregated per model.
+from avexplain.models import NAMES as MODEL_NAMES
+
+
+wildcard_constraints:
+    model="|".join(MODEL_NAMES),
+    seed=r"\d+",
 
 
 rule train_model:
@@ -43,7 +49,7 @@ rule recognition_tables:
         results=list(table_results().values()),
         paper="resources/paper_numbers.yaml",
     output:
-        **TABLE_OUTPUTS,
+        **table_outputs(),
     log:
         "logs/tables/recognition.log",
     benchmark:

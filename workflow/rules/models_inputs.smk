@@ -2,13 +2,6 @@
 from avexplain import recognition_tables as avtables
 from avexplain import train as avtrain
 
-MODELS = config["models"]["names"]
-
-
-wildcard_constraints:
-    model="|".join(avtrain.avmodels.NAMES),
-    seed=r"\d+",
-
 
 def train_seeds(dataset):
     return avtrain.settings_for(config, dataset)["seeds"]
@@ -56,22 +49,23 @@ def table_results():
     return {
         (d, m): f"results/{d}/{m}/metrics.json"
         for d in config["run_datasets"]
-        for m in MODELS
+        for m in config["models"]["names"]
         if m in tabled
     }
 
 
-TABLE_OUTPUTS = {
-    f"{table}_{ext}": f"results/tables/stan_{table}.{ext}"
-    for table in avtables.LAYOUTS
-    for ext in ("csv", "md")
-}
+def table_outputs():
+    return {
+        f"{table}_{ext}": f"results/tables/stan_{table}.{ext}"
+        for table in avtables.LAYOUTS
+        for ext in ("csv", "md")
+    }
 
 
 def model_targets(dataset):
-    targets = [f"results/{dataset}/{m}/metrics.json" for m in MODELS]
+    targets = [f"results/{dataset}/{m}/metrics.json" for m in config["models"]["names"]]
     if dataset in config["run_datasets"]:
-        targets += list(TABLE_OUTPUTS.values())
+        targets += list(table_outputs().values())
     return targets
 
 
