@@ -1,6 +1,6 @@
 """The same configuration run twice from scratch gives the same outputs (seeds everywhere,
-deterministic CPU code). What is compared is tiny_run.RUN_TARGETS: today the synth feature
-store; the pipeline's final metrics once they exist."""
+deterministic CPU code). What is compared is tiny_run.RUN_TARGETS (STAN's metrics.json) and
+both feature stores it was trained on."""
 
 from __future__ import annotations
 
@@ -15,4 +15,5 @@ pytestmark = pytest.mark.slow
 def test_same_config_twice_gives_identical_outputs(local_run, tmp_path):
     again = tiny_workflow(tmp_path / "again")
     build(again, "--profile", "profiles/local")
-    assert compare_runs(local_run, again, RUN_TARGETS) == []
+    stores = ["features/synth/resnet152.zarr", "features/synth/vggish.zarr"]
+    assert compare_runs(local_run, again, [*RUN_TARGETS, *stores]) == []
