@@ -29,20 +29,13 @@ from avexplain import weights as avweights
 from avexplain.backbones import Backbone, build
 from avexplain.clipio import ClipError, read_frames, read_wave
 from avexplain.config import config_hash
+from avexplain.devices import pick_device
 from avexplain.feature_settings import check_settings, settings_for  # noqa: F401 (re-exported)
 from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
 PRESENT = ("ok", "repaired")
 KILL_ENV = "AVEXPLAIN_TEST_SIGKILL"
-
-
-def pick_device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key features.device is 'cuda' but no CUDA device is visible")
-    return torch.device(setting)
 
 
 def code_version() -> str:
@@ -167,7 +160,7 @@ def run_shard(
     rows = shard_slice(shard, shard_size, len(ids))
     chunk_videos = settings["chunk_videos"][backbone]
     avstore.check_chunking(shard_size, chunk_videos, f"features.chunk_videos.{backbone}")
-    device = pick_device(settings["device"])
+    device = pick_device(settings["device"], "features.device")
 
     if model is None:
         model = load_backbone(backbone, settings, seed)

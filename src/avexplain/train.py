@@ -36,6 +36,7 @@ from avexplain import features_io
 from avexplain import metrics as avmetrics
 from avexplain import models as avmodels
 from avexplain.config import ConfigError, config_hash
+from avexplain.devices import pick_device
 from avexplain.extract import code_version
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,6 @@ def settings_for(config: dict, dataset: str) -> dict:
     if missing:
         raise ConfigError(f"config section 'train' lacks {missing}")
     return settings
-
-
-def pick_device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("config key train.device is 'cuda' but no CUDA device is visible")
-    return torch.device(setting)
 
 
 def _seed_of(*parts: int) -> int:
@@ -236,7 +229,7 @@ def train(
     settings = settings_for(config, dataset)
     model_config = {k: v for k, v in config["models"].items() if k != "names"}
     make_deterministic(threads)
-    device = pick_device(settings["device"])
+    device = pick_device(settings["device"], "train.device")
     splits = {s: features_io.open_split(config, dataset, s, root) for s in features_io.SPLITS}
     train_split = splits["train"]
     t, h, w, dv = train_split.visual_shape[1:]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
 from tqdm import tqdm
 
 from avexplain.clipio import read_frames, read_wave
-from avexplain.config import ConfigError, config_hash
+from avexplain.config import config_hash
+from avexplain.devices import pick_device
 from avexplain.explain import figures, pointing
 from avexplain.explain.perturbation import MASKS, perturbation_test
 from avexplain.explain.randomisation import randomisation_check
@@ -33,14 +33,6 @@ TABLE3_ROWS = [  # (paper key, model, binary, label)
     ("stan_binary", "stan", True, "STAN (audio-visual) + binary attention"),
 ]
 DASH = "—"
-
-
-def pick_device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("config key explain.device is 'cuda' but no CUDA device is visible")
-    return torch.device(setting)
 
 
 def _sha256(path) -> str:
@@ -110,7 +102,7 @@ def run_perturbation(config, dataset, model_name, checkpoint, out_csv, out_json,
     model, meta, feats, n = load_model_and_features(
         config, dataset, checkpoint, settings["max_videos"], root
     )
-    device = pick_device(settings["device"])
+    device = pick_device(settings["device"], "explain.device")
     variances = [float(v) for v in settings["noise_levels"]]
     log.info("%s/%s: %d test videos, %d noise levels x %d draws x 2 masks on %s",
              dataset, model_name, n, len(variances), settings["draws"], device)  # fmt: skip

@@ -1,0 +1,17 @@
+import pytest
+import torch
+
+from avexplain.config import ConfigError
+from avexplain.devices import pick_device
+
+
+def test_auto_follows_cuda_and_cpu_is_always_there():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pick_device("auto", "train.device").type == expected
+    assert pick_device("cpu").type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_absent_cuda_names_the_config_key():
+    with pytest.raises(ConfigError, match="explain.device"):
+        pick_device("cuda", "explain.device")
