@@ -8,3 +8,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 # explanations) and the tiny run (determinism and SLURM tests).
 from synth_run import synth_run  # noqa: E402, F401
 from tiny_run import local_run  # noqa: E402, F401
+
+
+def pytest_collection_modifyitems(config, items):
+    """The two long modules first (the demo-sized synth run, then the SLURM cluster), so that
+    the two pytest-xdist workers start on them at once and the short tests fill in beside."""
+
+    def rank(item):
+        names = set(getattr(item, "fixturenames", ()))
+        return 0 if "synth_run" in names else 1 if "slurm_cluster" in names else 2
+
+    items.sort(key=rank)  # stable: the order within each rank is kept

@@ -7,28 +7,32 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import yaml
 from local_slurm import write_test_profile
 from tiny_run import RUN_TARGETS, build, tiny_workflow
 
 from avexplain.compare import compare_runs
 from avexplain.extract import KILL_ENV
+from avexplain.feature_settings import settings_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 SHARDS = "features/synth/.staging/vggish.shards"
 
 
-def _slurm_jobs(cluster, rule: str) -> list[str]:
-    """The comments (rule and wildcards) of every job of `rule` this cluster ran: squeue keeps
-    finished jobs for MinJobAge, and the executor writes rule and wildcards into the comment."""
+def _slurm_jobs(cluster, rule: str) -> dict[str, str]:
+    """{job id: comment (rule and wildcards)} of every job of `rule` this cluster ran: squeue
+    keeps finished jobs for MinJobAge, and the executor writes rule and wildcards into the
+    comment."""
     lines = subprocess.run(
-        ["squeue", "--states=all", "--noheader", "--format=%k"],
+        ["squeue", "--states=all", "--noheader", "--format=%i %k"],
         env=cluster.env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.splitlines()
-    return sorted(line for line in lines if f"rule_{rule}_" in line)
+    jobs = dict(line.split(" ", 1) for line in lines if " " in line)
+    return {job: comment for job, comment in jobs.items() if f"rule_{rule}_" in comment}
 
 
 def test_failing_job_is_reported_then_rerun_equals_local_run(slurm_cluster, local_run, tmp_path):
@@ -49,8 +53,12 @@ def test_failing_job_is_reported_then_rerun_equals_local_run(slurm_cluster, loca
     assert not (root / SHARDS / "shard-001.json").exists()
     assert not (root / RUN_TARGETS[0]).exists()
 
-    # 2. the re-run redoes only what failed, on SLURM, and its outputs equal the local run's
-    before = len(_slurm_jobs(slurm_cluster, "extract_features"))
+    # 2. the re-run redoes only what failed (shard 001 of each store), on SLURM, and its
+    # outputs equal the local run's
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    killed = len(settings_for(config, "synth")["backbones"])
+    before = _slurm_jobs(slurm_cluster, "extract_features")
     build(root, *profile, env=slurm_cluster.client_env)
-    assert len(_slurm_jobs(slurm_cluster, "extract_features")) == before + 1
+    new = set(_slurm_jobs(slurm_cluster, "extract_features").items()) - set(before.items())
+    assert len(new) == killed and all("001" in comment for _, comment in new), new
     assert compare_runs(local_run, root, RUN_TARGETS) == []
