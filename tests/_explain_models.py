@@ -47,10 +47,8 @@ class TinySTAN(nn.Module):
         return sum(bce(lg, targets) for lg in [output["logits"], *output["aux_logits"]])
 
 
-class UninformativeAttention(nn.Module):
-    """Attention that says nothing: a fixed checkerboard (exactly half the cells and segments
-    >= 0.5) while the classifier pools all cells alike. Relevant and irrelevant perturbations
-    then hit equally many exchangeable cells (T and T*H*W even), so their TVDs must agree."""
+class _TwoLinears(nn.Module):
+    """The contract's entry: visual and audio Linear projections, a classifier on both."""
 
     def __init__(self, visual_dim: int, audio_dim: int, num_classes: int, dim: int = 16):
         super().__init__()
@@ -60,6 +58,12 @@ class UninformativeAttention(nn.Module):
 
     def forward(self, visual, audio):
         return self.forward_projected(self.visual_linear(visual), audio)
+
+
+class UninformativeAttention(_TwoLinears):
+    """Attention that says nothing: a fixed checkerboard (exactly half the cells and segments
+    >= 0.5) while the classifier pools all cells alike. Relevant and irrelevant perturbations
+    then hit equally many exchangeable cells (T and T*H*W even), so their TVDs must agree."""
 
     def forward_projected(self, visual_projected, audio):
         b, t, h, w, _ = visual_projected.shape
@@ -101,18 +105,9 @@ class VisualOnlyABN(nn.Module):
         }
 
 
-class GatedAttention(nn.Module):
+class GatedAttention(_TwoLinears):
     """Hard 0/1 attention that gates the features: noise where attention is 0 cannot reach the
     classifier (irrelevant TVD exactly 0), noise where it is 1 must (relevant TVD > 0)."""
-
-    def __init__(self, visual_dim: int, audio_dim: int, num_classes: int, dim: int = 16):
-        super().__init__()
-        self.visual_linear = nn.Linear(visual_dim, dim)
-        self.audio_linear = nn.Linear(audio_dim, dim)
-        self.classifier = nn.Linear(2 * dim, num_classes)
-
-    def forward(self, visual, audio):
-        return self.forward_projected(self.visual_linear(visual), audio)
 
     def forward_projected(self, visual_projected, audio):
         b, t, h, w, _ = visual_projected.shape

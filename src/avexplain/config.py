@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -103,3 +104,15 @@ def config_hash(config: dict) -> str:
     """A short, stable hash of the configuration, recorded in every output's provenance."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def section_for(config: dict, section: str, dataset: str) -> dict:
+    """Config `section` with `section.overrides.<dataset>` applied: a nested mapping is merged
+    key by key (e.g. one backbone's frames_per_segment), anything else replaced."""
+    settings = copy.deepcopy({k: v for k, v in config[section].items() if k != "overrides"})
+    for key, value in (config[section].get("overrides") or {}).get(dataset, {}).items():
+        if isinstance(value, dict):
+            settings[key] = {**settings.get(key, {}), **value}
+        else:
+            settings[key] = value
+    return settings

@@ -6,20 +6,12 @@ there would cost seconds per job."""
 
 from __future__ import annotations
 
-import copy
-
-from avexplain.config import ConfigError
+from avexplain.config import ConfigError, section_for
 
 
 def settings_for(config: dict, dataset: str) -> dict:
     """The `features` section with the dataset's overrides applied (e.g. the synth demo's)."""
-    settings = copy.deepcopy({k: v for k, v in config["features"].items() if k != "overrides"})
-    for key, value in (config["features"].get("overrides") or {}).get(dataset, {}).items():
-        if isinstance(value, dict):
-            settings[key] = {**settings.get(key, {}), **value}
-        else:
-            settings[key] = value
-    return settings
+    return section_for(config, "features", dataset)
 
 
 def check_settings(config: dict, dataset: str) -> dict:

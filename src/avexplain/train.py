@@ -35,7 +35,7 @@ from tqdm import tqdm
 from avexplain import features_io
 from avexplain import metrics as avmetrics
 from avexplain import models as avmodels
-from avexplain.config import ConfigError, config_hash
+from avexplain.config import ConfigError, config_hash, section_for
 from avexplain.devices import pick_device
 from avexplain.extract import code_version
 
@@ -57,8 +57,7 @@ TRAIN_KEYS = (
 
 def settings_for(config: dict, dataset: str) -> dict:
     """The `train` section with the dataset's overrides applied."""
-    settings = {k: v for k, v in config["train"].items() if k != "overrides"}
-    settings.update((config["train"].get("overrides") or {}).get(dataset, {}))
+    settings = section_for(config, "train", dataset)
     missing = [k for k in TRAIN_KEYS if k not in settings]
     if missing:
         raise ConfigError(f"config section 'train' lacks {missing}")

@@ -3,18 +3,10 @@
 # (results/{dataset}/{model}/seed-{seed}/checkpoint.pt, predictions.npz; docs/formats.md).
 
 
-def models_stage_configured():
-    """The explanations need trained models; without the models stage's `train` section the
-    stage adds no targets, so the rest of the DAG stays runnable on its own."""
-    return "train" in config
-
-
 def explain_seed(dataset):
     """The first training seed of the dataset (train.seeds, or its per-dataset override): one
     trained model per dataset x model is explained."""
-    train = config["train"]
-    override = (train.get("overrides") or {}).get(dataset) or {}
-    return override.get("seeds", train["seeds"])[0]
+    return avconfig.section_for(config, "train", dataset)["seeds"][0]
 
 
 def trained_file(dataset, model, name):
@@ -98,8 +90,6 @@ def ground_truth_reports(wildcards):
 
 
 def explain_targets(dataset):
-    if not models_stage_configured():
-        return []
     targets = [
         f"results/{dataset}/perturbation.png",
         f"results/{dataset}/stan/attention",
