@@ -1,6 +1,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 # Test helpers (workflow_runner) sit beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -19,3 +21,22 @@ def pytest_collection_modifyitems(config, items):
         return 0 if "synth_run" in names else 1 if "slurm_cluster" in names else 2
 
     items.sort(key=rank)  # stable: the order within each rank is kept
+
+
+# Modules that build the tiny run (session fixture local_run): one worker takes them all, so the
+# run is built once. (pytest-xdist's own xdist_group marks do not take with pytest 9.2.)
+TINY_RUN_MODULES = ("test_determinism.py", "slurm/test_slurm.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedRunScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "tiny-run" if module.endswith(TINY_RUN_MODULES) else module
+
+    return SharedRunScheduling(config, log)

@@ -79,7 +79,7 @@ def test_published_state_dict_loads_strictly_and_output_shape(name):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (t * fps, size, size, 3), dtype=np.uint8)
     wave = rng.standard_normal(t * 16000).astype(np.float32) * 0.1
-    x = model.prepare(frames, wave, fps)
+    x = model.prepare(frames[model.clip_frames(t, fps)] if model.uses_video else None, wave, fps)
     assert len(x) == t
     with torch.inference_mode():
         out = model(x)
@@ -111,6 +111,25 @@ def test_segment_frame_indices():
     assert backbones.segment_frame_indices(16, 4).tolist() == [2, 6, 10, 14]
     with pytest.raises(ValueError, match="clip.fps"):
         backbones.segment_frame_indices(4, 5)
+
+
+def test_read_frames_converts_only_the_kept_frames(tmp_path):
+    from _features_helpers import make_clip
+
+    from avexplain.clipio import read_frames
+
+    make_clip(tmp_path, "v", 1)
+    n, size = CLIP["segments"] * CLIP["fps"], CLIP["size"]
+    every = read_frames(tmp_path / "v.mp4", n, size)
+    keep = backbones.build("resnet152", weights.Weights(None, "random:0"), settings()).clip_frames(
+        CLIP["segments"], CLIP["fps"]
+    )
+    assert keep.tolist() == [1, 3, 5, 7]  # 2 of 4 frames per segment, centred bins
+    assert np.array_equal(read_frames(tmp_path / "v.mp4", n, size, keep), every[keep])
+    with pytest.raises(ValueError, match="ascending"):
+        read_frames(tmp_path / "v.mp4", n, size, [2, 1])
+    with pytest.raises(ValueError, match="beyond the clip's 8 frames"):
+        read_frames(tmp_path / "v.mp4", n, size, [1, 8])
 
 
 def test_batches_pack_segments_across_videos():
@@ -304,7 +323,7 @@ def test_changed_settings_replace_the_staging_store(tmp_path):
 def test_image_size_setting_scales_the_map():
     """features.image_size feeds smaller frames to the image nets: fewer map cells, same width."""
     model = backbones.build("vgg19", weights.Weights(None, "random:0"), settings(image_size=64))
-    frames = np.zeros((2 * 4, 96, 96, 3), dtype=np.uint8)
+    frames = np.zeros((2 * 4, 96, 96, 3), dtype=np.uint8)[model.clip_frames(2, 4)]
     with torch.inference_mode():
         out = model(model.prepare(frames, None, 4))
     assert model.item_shape(96) == (2, 2, 512) == tuple(out.shape[1:])

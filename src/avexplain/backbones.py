@@ -71,7 +71,16 @@ class Backbone(nn.Module):
         super().__init__()
         self.weights = weights.description
 
+    frames_per_segment = 0  # frames of each segment the network sees (0: audio only)
+
+    def clip_frames(self, segments: int, fps: int) -> np.ndarray:
+        """Indices of the clip frames `prepare` takes (`frames_per_segment` per segment), so the
+        reader converts only those: 2 of 16 per second for the demo's ResNet-152."""
+        within = segment_frame_indices(fps, self.frames_per_segment)
+        return (np.arange(segments)[:, None] * fps + within).ravel()
+
     def prepare(self, frames: np.ndarray | None, wave: np.ndarray | None, fps: int) -> torch.Tensor:
+        """One input per segment, from the frames at `clip_frames` (or the whole wave)."""
         raise NotImplementedError
 
     def item_shape(self, clip_size: int) -> tuple[int, ...]:
@@ -119,9 +128,7 @@ class ImageMaps(Backbone):
         self.channels = 512 if name == "vgg19" else 2048
 
     def prepare(self, frames, wave, fps):
-        t = len(frames) // fps
-        idx = segment_frame_indices(fps, self.frames_per_segment)
-        picked = frames.reshape(t, fps, *frames.shape[1:])[:, idx]  # (T, F, H, W, 3)
+        picked = frames.reshape(-1, self.frames_per_segment, *frames.shape[1:])  # (T, F, H, W, 3)
         return torch.from_numpy(np.ascontiguousarray(picked.transpose(0, 1, 4, 2, 3)))
 
     def item_shape(self, clip_size):
@@ -139,8 +146,7 @@ class ImageMaps(Backbone):
                 frames.float(), size=(side, side), mode="bilinear", antialias=True
             )
         frames = _normalise(frames, IMAGENET_MEAN, IMAGENET_STD, channel_dim=1)
-        if x.is_cuda:
-            frames = frames.contiguous(memory_format=torch.channels_last)
+        frames = frames.contiguous(memory_format=torch.channels_last)  # see extract.prepare_for
         maps = self.trunk(frames).float()  # (B*F, C, h, w)
         return maps.view(b, f, *maps.shape[1:]).mean(1).permute(0, 2, 3, 1)
 
@@ -162,9 +168,7 @@ class MC3(Backbone):
         self.net.fc = nn.Identity()
 
     def prepare(self, frames, wave, fps):
-        t = len(frames) // fps
-        idx = segment_frame_indices(fps, self.frames_per_segment)
-        picked = frames.reshape(t, fps, *frames.shape[1:])[:, idx]  # (T, F, H, W, 3)
+        picked = frames.reshape(-1, self.frames_per_segment, *frames.shape[1:])  # (T, F, H, W, 3)
         return torch.from_numpy(np.ascontiguousarray(picked.transpose(0, 4, 1, 2, 3)))
 
     def item_shape(self, clip_size):

@@ -14,24 +14,35 @@ class ClipError(ValueError):
     """A canonical clip does not match the clip configuration (frame count, size, audio format)."""
 
 
-def read_frames(path: str | Path, num_frames: int, size: int) -> np.ndarray:
-    """All frames of a canonical clip as uint8 RGB, shape (num_frames, size, size, 3)."""
+def read_frames(
+    path: str | Path, num_frames: int, size: int, keep: np.ndarray | None = None
+) -> np.ndarray:
+    """The frames of a canonical clip as uint8 RGB, shape (len(keep), size, size, 3): those at the
+    ascending indices `keep`, or all `num_frames` of them. Every frame is decoded (H.264 needs its
+    references) but only the kept ones are converted to RGB, most of the cost of a frame."""
     path = Path(path)
+    wanted = None if keep is None else set(np.asarray(keep).tolist())
+    if keep is not None and (np.any(np.diff(keep) <= 0) or min(keep) < 0):
+        raise ValueError(f"frame indices must be ascending and non-negative, got {list(keep)}")
+    count, frames = 0, []
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame-threaded H.264 decoding: several cores per clip
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            for frame in container.decode(stream):
+                if wanted is None or count in wanted:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                count += 1
     except (av.error.FFmpegError, IndexError) as exc:
         raise ClipError(f"{path}: cannot decode video: {exc}") from exc
-    if len(frames) != num_frames:
-        raise ClipError(
-            f"{path}: {len(frames)} frames, expected {num_frames} (clip.segments x fps)"
-        )
-    if frames[0].shape != (size, size, 3):
+    if count != num_frames:
+        raise ClipError(f"{path}: {count} frames, expected {num_frames} (clip.segments x fps)")
+    if frames and frames[0].shape != (size, size, 3):
         raise ClipError(
             f"{path}: frames of {frames[0].shape[:2]}, expected {size}x{size} (clip.size)"
         )
+    if wanted is not None and len(frames) != len(wanted):
+        raise ValueError(f"frame indices beyond the clip's {count} frames: {list(keep)}")
     return np.stack(frames)
 
 

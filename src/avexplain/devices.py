@@ -1,10 +1,15 @@
-"""The torch device a stage runs on, from its `device` config key (auto | cpu | cuda)."""
+"""The torch device a stage runs on, from its `device` config key (auto | cpu | cuda), and the
+precision its frozen networks compute in (auto | float32 | bfloat16)."""
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
 from avexplain.config import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def pick_device(setting: str, key: str = "device") -> torch.device:
@@ -15,3 +20,28 @@ def pick_device(setting: str, key: str = "device") -> torch.device:
     if setting == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"config key {key} is 'cuda' but no CUDA device is visible")
     return torch.device(setting)
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 in hardware: CUDA from Ampere on; CPUs with AVX-512
+    BF16 or AMX, through oneDNN (elsewhere bfloat16 is emulated, slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def pick_precision(setting: str, device: torch.device, key: str = "precision") -> torch.dtype:
+    """auto: bfloat16 where the device has it natively (2-3x the float32 speed of the
+    convolutional backbones, CPU and GPU alike), else float32."""
+    if setting == "auto":
+        return torch.bfloat16 if native_bfloat16(device) else torch.float32
+    if setting == "bfloat16" and not native_bfloat16(device):
+        log.warning("config key %s is bfloat16, which %s only emulates (slow)", key, device)
+    if setting not in ("float32", "bfloat16"):
+        raise ConfigError(f"config key {key} is '{setting}': expected auto, float32 or bfloat16")
+    return getattr(torch, setting)

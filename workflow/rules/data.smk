@@ -1,6 +1,13 @@
 # Stage 1-3: annotation files -> manifest + audit; download (or generate) videos; decode clips.
 
 
+# Bookkeeping over a few files: on a cluster these run on the login node, where they take
+# seconds, instead of waiting a scheduling round-trip each.
+localrules:
+    manifest,
+    missing,
+
+
 rule manifest:
     input:
         manifest_inputs,

@@ -2,6 +2,13 @@
 # pointing games (Table 3; space and time against the synth ground truth), attention figures.
 
 
+# Tables and the perturbation plot read small files: on a cluster they run on the login node.
+localrules:
+    perturbation_figure,
+    pointing_game_table3,
+    synth_explanations_table,
+
+
 rule perturbation_test:
     input:
         checkpoint=explain_checkpoint,

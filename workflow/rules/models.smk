@@ -8,6 +8,12 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# Seconds of bookkeeping each: on a cluster they run on the login node (no scheduling wait).
+localrules:
+    aggregate_seeds,
+    recognition_tables,
+
+
 rule train_model:
     input:
         unpack(train_inputs),

@@ -317,7 +317,8 @@ def run_attention_figures(config, dataset, predictions, manifest, out_dir, root=
         if not (mp4.exists() and wav.exists()):
             log.warning("%s: no canonical clip at %s, skipped", vid, mp4)
             continue
-        frames = read_frames(mp4, t * fps, size)[fps // 2 :: fps]  # the middle frame of each second
+        middles = np.arange(t) * fps + fps // 2  # the middle frame of each second
+        frames = read_frames(mp4, t * fps, size, middles)
         wave = read_wave(wav, t * sr, sr)
         events = frame.loc[vid, "audio_events"] if vid in frame.index else "[]"
         mask = pointing.event_mask(events, t) if pointing.parse_events(events) else None
