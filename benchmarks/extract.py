@@ -12,7 +12,7 @@ Prints videos/s of each, the ratios a/b and a/c, and the peak resident memory of
 child process on N and on 4N clips (it must not grow with the number of videos).
 
     python benchmarks/extract.py                      # CPU-sized defaults (a few minutes)
-    python benchmarks/extract.py --n 64 --frames 16   # full protocol, for a GPU
+    python benchmarks/extract.py --n 64 --n-audio 512 --frames 16   # full protocol, for a GPU
 """
 
 from __future__ import annotations
@@ -299,7 +299,10 @@ def peak_rss_mib() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--n", type=int, default=4, help="clips (default 4: a 2-core CPU)")
+    ap.add_argument("--n", type=int, default=8, help="clips for the image backbones")
+    ap.add_argument(
+        "--n-audio", type=int, default=48, help="clips for VGGish (a few ms each: a whole shard)"
+    )
     ap.add_argument("--segments", type=int, default=10)
     ap.add_argument("--fps", type=int, default=16)
     ap.add_argument("--size", type=int, default=224)
@@ -320,21 +323,24 @@ def main() -> None:
     clip = {"segments": args.segments, "fps": args.fps, "size": args.size, "sample_rate": 16000}
     torch.manual_seed(0)
     print(
-        f"device {device}, {str(precision).removeprefix('torch.')}; {args.n} clips of {args.segments} s, {args.fps} fps, {args.size}px; "
-        f"{args.workers} decode workers; torch threads {torch.get_num_threads()}",
+        f"device {device}, {str(precision).removeprefix('torch.')}; clips of {args.segments} s, "
+        f"{args.fps} fps, {args.size}px; {args.workers} decode workers; "
+        f"torch threads {torch.get_num_threads()}",
         flush=True,
     )
+    clips_for = {b: args.n_audio if b == "vggish" else args.n for b in args.backbones}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         clips_dir = work / "clips"
-        total = args.n if args.no_rss else 4 * args.n
+        total = max(clips_for.values()) * (1 if args.no_rss else 4)
         t0 = time.perf_counter()
         all_ids = make_clips(clips_dir, total, clip)
         print(f"generated {total} clips in {time.perf_counter() - t0:.1f} s", flush=True)
-        ids = all_ids[: args.n]
-        manifest = work / "manifest.csv"
-        manifest.write_text("video_id\n" + "".join(f"{v}\n" for v in ids))
         for backbone in args.backbones:
+            n = clips_for[backbone]
+            ids = all_ids[:n]
+            manifest = work / f"manifest-{backbone}.csv"
+            manifest.write_text("video_id\n" + "".join(f"{v}\n" for v in ids))
             settings = settings_for(args, backbone)
             model = extract.prepare_for(extract.load_backbone(backbone, settings, 0), device)
             per_seg = extract.items_per_segment(model)
@@ -343,16 +349,16 @@ def main() -> None:
             run_dir = work / f"ours-{backbone}"
             run_dir.mkdir()
             if device.type == "cuda":
-                ours(args, model, clips_dir, manifest, args.n, clip, run_dir)  # cuDNN autotuning
-            res["a"] = ours(args, model, clips_dir, manifest, args.n, clip, run_dir)
+                ours(args, model, clips_dir, manifest, n, clip, run_dir)  # cuDNN autotuning
+            res["a"] = ours(args, model, clips_dir, manifest, n, clip, run_dir)
             if not args.skip_naive:
                 res["b"] = naive(model, device, clips_dir, ids, clip, work)
             inputs = load_inputs(model, clips_dir, ids, clip)
             res["c"] = model_bound(model, device, precision, inputs, batch_segments)
             res["d"] = decode_bound(args, model, clips_dir, ids, clip)
-            items = args.n * args.segments * per_seg
+            items = n * args.segments * per_seg
             unit = "frames" if model.uses_video else "patches"
-            print(f"\n{backbone}: {per_seg} {unit}/segment, {items} {unit} in all")
+            print(f"\n{backbone}: {n} clips, {per_seg} {unit}/segment, {items} {unit} in all")
             names = {
                 "a": "ours end to end",
                 "b": "naive toolkit loop",
@@ -361,7 +367,7 @@ def main() -> None:
             }
             for k, sec in res.items():
                 print(
-                    f"  ({k}) {names[k]:20s} {args.n / sec:8.2f} videos/s  "
+                    f"  ({k}) {names[k]:20s} {n / sec:8.2f} videos/s  "
                     f"{items / sec:9.1f} {unit}/s  ({sec:.2f} s)"
                 )
             if "b" in res:
@@ -373,11 +379,10 @@ def main() -> None:
                 flush=True,
             )
             if not args.no_rss:
-                r1 = child_rss(args, backbone, args.n, clips_dir, clip)
-                r4 = child_rss(args, backbone, 4 * args.n, clips_dir, clip)
+                r1 = child_rss(args, backbone, n, clips_dir, clip)
+                r4 = child_rss(args, backbone, 4 * n, clips_dir, clip)
                 print(
-                    f"  peak RSS of (a): {r1:.0f} MiB at {args.n} clips, "
-                    f"{r4:.0f} MiB at {4 * args.n} clips",
+                    f"  peak RSS of (a): {r1:.0f} MiB at {n} clips, {r4:.0f} MiB at {4 * n} clips",
                     flush=True,
                 )
             del model

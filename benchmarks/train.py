@@ -5,7 +5,9 @@ vectors, 43 classes; `--scale 1` = AVR's 13,339 training videos, about 27 GB), t
 run, on the same shuffled batches:
   (a) read bound: the batches read from the store through dask (the streaming reader alone);
   (b) model bound: STAN's training steps on one batch already in memory, repeated;
-  (c) training, streamed: the real epoch loop with the next batch read while the model trains.
+  (c) training, streamed: the real epoch loop with the next batch read while the model trains;
+  (d) training, held: the split loaded once into device memory (the GPU's when there is one),
+      then the same epoch; how a split within `train.gpu_memory_fraction` trains on a GPU.
 Prints videos/s (and MB/s) of each and the ratio c/a: streaming training should reach at least
 70% of the read bound wherever reading, not computing, is the limit (c/min(a, b) says how
 close it comes to the slower of the two). On a CPU-only machine reading (zstd, dask threads) and
@@ -120,6 +122,16 @@ def main() -> None:
     sync()
     train_s = time.perf_counter() - started
 
+    # (d) held in device memory: load once, then the same epoch
+    started = time.perf_counter()
+    held = train.InMemory(split, device, args.workers)
+    sync()
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    train.run_epoch(model, optimizer, held, batches)
+    sync()
+    held_s = time.perf_counter() - started
+
     result = {
         "videos": n,
         "store_MB": round(mb, 1),
@@ -129,6 +141,8 @@ def main() -> None:
         "read_bound_MB_per_s": round(mb / read_s, 1),
         "model_bound_videos_per_s": round(n / model_s, 1),
         "train_streamed_videos_per_s": round(n / train_s, 1),
+        "load_to_device_s": round(load_s, 1),
+        "train_held_videos_per_s": round(n / held_s, 1),
         "train_over_read": round(read_s / train_s, 3),
         "train_over_slower_bound": round(max(read_s, model_s) / train_s, 3),
         # reading then computing with no overlap at all: where both share the same CPU cores

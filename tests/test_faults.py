@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from _features_helpers import make_dataset
 
-from avexplain import extract, store
+from avexplain import store
 
 TESTS = Path(__file__).resolve().parent
 
@@ -61,7 +61,7 @@ def test_shards_written_concurrently_leave_a_valid_store(tmp_path):
     for job in jobs:
         _, err = job.communicate(timeout=600)
         assert job.returncode == 0, err[-3000:]
-    summary = extract.finalize(
+    summary = store.finalize_backbone(
         dataset="synth", backbone="vggish", markers=_markers(concurrent), root=concurrent
     )
     assert summary["num_valid"] == 4 and summary["shards"] == 2

@@ -194,7 +194,7 @@ def _build_store(root, dataset, backbone, n, shard_size, failed=()):
     for s in shards:
         _extract(root, dataset, backbone, s, shard_size)
     markers = [_marker(root, dataset, backbone, s) for s in shards]
-    extract.finalize(dataset=dataset, backbone=backbone, markers=markers, root=root)
+    store.finalize_backbone(dataset=dataset, backbone=backbone, markers=markers, root=root)
     return ids, markers
 
 
@@ -220,7 +220,7 @@ def test_store_round_trip_idempotence_and_reopen(tmp_path):
     again = _extract(tmp_path, "synth", "vggish", "001", 2)
     assert not path.exists() and store.staging_path(tmp_path, "synth", "vggish").exists()
     assert again["sha256"] == before["sha256"] and again["valid"] == before["valid"]
-    extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+    store.finalize_backbone(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
     np.testing.assert_array_equal(store.open_features(path).features.compute(), values)
 
 
@@ -235,14 +235,14 @@ def test_finalize_detects_corrupted_chunk(tmp_path):
     data[len(data) // 2] ^= 0xFF
     chunk.write_bytes(bytes(data))
     with pytest.raises(store.StoreError, match="shard 001: rows 2-3 cannot be read"):
-        extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+        store.finalize_backbone(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
     # a marker that does not match the data is refused too
     _extract(tmp_path, "synth", "vggish", "001", 2)
     marker = json.loads(markers[0].read_text())
     marker["sha256"] = "0" * 64
     markers[0].write_text(json.dumps(marker))
     with pytest.raises(store.StoreError, match="shard 000: data checksum differs"):
-        extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+        store.finalize_backbone(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
     assert staging.exists() and not store.final_path(tmp_path, "synth", "vggish").exists()
 
 
@@ -281,7 +281,7 @@ def test_unreadable_clip_is_invalid_not_fatal(tmp_path):
     marker = _extract(tmp_path, "synth", "vggish", "000", 2)
     assert marker["valid"] == [True, False]
     assert "not a readable WAV file" in marker["not_extracted"]["synth-00001"]
-    extract.finalize(
+    store.finalize_backbone(
         dataset="synth",
         backbone="vggish",
         markers=[_marker(tmp_path, "synth", "vggish", "000")],
@@ -317,7 +317,7 @@ def test_changed_settings_replace_the_staging_store(tmp_path):
     assert np.isnan(group["features"][0:2]).all()  # shard 000's old rows are gone
     markers = [_marker(tmp_path, "synth", "vggish", s) for s in ("000", "001")]
     with pytest.raises(store.StoreError, match="shard 000: written for another store layout"):
-        extract.finalize(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
+        store.finalize_backbone(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
 
 
 def test_image_size_setting_scales_the_map():

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from avexplain import features_io, random_features, train
+from avexplain.aggregate import aggregate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +88,23 @@ def test_in_memory_limit_decides_the_data_path(dataset, tmp_path):
     assert result["data_path"] == "streamed"
 
 
+def test_memory_budget_is_shared_by_the_splits(dataset, monkeypatch):
+    config = small_config()
+    splits = {s: features_io.open_split(config, "synth", s, dataset) for s in ("train", "val")}
+    budget = splits["train"].nbytes + splits["val"].nbytes / 2  # room for train, not for both
+    settings = {**config["train"], "in_memory_max_gb": budget / 1e9}
+    sources = train.data_sources(splits, settings, torch.device("cpu"))
+    assert not sources["train"].streaming and sources["val"].streaming
+    # held block by block (a block smaller than the split here): the values as stored
+    stored = splits["val"].read(np.arange(len(splits["val"])), stored=True)
+    monkeypatch.setattr(train.InMemory, "LOAD_BLOCK", 3)
+    assert len(splits["val"]) > 3
+    held = train.InMemory(splits["val"], torch.device("cpu"), 2)
+    assert held.visual.dtype == torch.float16 and stored[0].dtype == np.float16
+    np.testing.assert_array_equal(held.visual.numpy(), stored[0])
+    np.testing.assert_array_equal(held.audio.numpy(), stored[1])
+
+
 KILL_SCRIPT = """
 import sys, yaml
 from avexplain import train
@@ -145,7 +163,7 @@ def test_aggregate_mean_std_and_demo_flag(dataset, tmp_path):
     for seed in (0, 1):
         run(config, dataset, tmp_path / f"seed-{seed}", seed=seed)
         paths.append(tmp_path / f"seed-{seed}" / "metrics.json")
-    result = train.aggregate(paths, tmp_path / "metrics.json")
+    result = aggregate(paths, tmp_path / "metrics.json")
     per_seed = [json.loads(p.read_text())["test"]["mAP"] for p in paths]
     assert result["seeds"] == [0, 1]
     assert result["mean"]["mAP"] == pytest.approx(np.mean(per_seed))

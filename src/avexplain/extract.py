@@ -11,7 +11,6 @@ import csv
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -23,7 +22,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-import avexplain
 from avexplain import store as avstore
 from avexplain import weights as avweights
 from avexplain.backbones import Backbone, build
@@ -31,25 +29,12 @@ from avexplain.clipio import ClipError, read_frames, read_wave
 from avexplain.config import config_hash
 from avexplain.devices import pick_device, pick_precision
 from avexplain.feature_settings import check_settings, settings_for  # noqa: F401 (re-exported)
+from avexplain.provenance import code_version
 from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
 PRESENT = ("ok", "repaired")
 KILL_ENV = "AVEXPLAIN_TEST_SIGKILL"
-
-
-def code_version() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        rev = ""
-    return f"avexplain {avexplain.__version__}" + (f" ({rev})" if rev else "")
 
 
 def present_videos(clips_dir: Path, video_ids: list[str]) -> dict[str, str]:
@@ -323,16 +308,3 @@ def make_forward(model: Backbone, device: torch.device, precision: torch.dtype =
 
 def items_per_segment(model: Backbone) -> int:
     return max(1, model.frames_per_segment)
-
-
-def finalize(*, dataset: str, backbone: str, markers: list[str], root: str | Path = ".") -> dict:
-    hint = (
-        f"snakemake --cores 1 --forcerun extract_features "
-        f"{avstore.final_path('.', dataset, backbone).as_posix()}"
-    )
-    return avstore.finalize(
-        avstore.staging_path(root, dataset, backbone),
-        avstore.final_path(root, dataset, backbone),
-        markers,
-        rerun_hint=hint,
-    )

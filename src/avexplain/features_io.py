@@ -71,9 +71,12 @@ class LazySplit:
         )
         return per_video * len(self)
 
-    def read(self, rows: np.ndarray, workers: int = 4) -> tuple[np.ndarray, np.ndarray]:
-        """float32 visual and audio features of `rows` (split positions), in that order. The
-        chunks are read in store order by `workers` threads, then put back in `rows` order."""
+    def read(
+        self, rows: np.ndarray, workers: int = 4, stored: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """float32 visual and audio features of `rows` (split positions), in that order (with
+        `stored`: the float16 values as stored, not standardized). The chunks are read in store
+        order by `workers` threads, then put back in `rows` order."""
         rows = np.asarray(rows)
         v_order = np.argsort(self.visual_rows[rows], kind="stable")
         a_order = np.argsort(self.audio_rows[rows], kind="stable")
@@ -83,6 +86,8 @@ class LazySplit:
             scheduler="threads",
             num_workers=workers,
         )
+        if stored:
+            return _unsort(visual, v_order, visual.dtype), _unsort(audio, a_order, audio.dtype)
         return (
             _standardize(_unsort(visual, v_order), self.visual_norm),
             _standardize(_unsort(audio, a_order), self.audio_norm),
@@ -122,8 +127,8 @@ def _standardize(values: np.ndarray, norm) -> np.ndarray:
     return values
 
 
-def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    out = np.empty(values.shape, dtype=np.float32)
+def _unsort(values: np.ndarray, order: np.ndarray, dtype=np.float32) -> np.ndarray:
+    out = np.empty(values.shape, dtype=dtype)
     out[order] = values
     return out
 

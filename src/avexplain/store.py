@@ -353,3 +353,19 @@ def open_union(members: dict[str, str | Path]) -> Features:
             },
         },
     )
+
+
+def finalize_backbone(
+    *, dataset: str, backbone: str, markers: list[str], root: str | Path = "."
+) -> dict:
+    """Validate the shards of `dataset`'s `backbone` staging store and move it into place."""
+    hint = (
+        f"snakemake --cores 1 --forcerun extract_features "
+        f"{final_path('.', dataset, backbone).as_posix()}"
+    )
+    return finalize(
+        staging_path(root, dataset, backbone),
+        final_path(root, dataset, backbone),
+        markers,
+        rerun_hint=hint,
+    )

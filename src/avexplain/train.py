@@ -5,8 +5,8 @@ model is scored on the validation split, and the weights with the best validatio
 result (`checkpoint.pt`), evaluated once on the test split (`predictions.npz`, `metrics.json`).
 
 Features come from the stores (`avexplain.features_io`). A split whose stored size is at most
-`train.in_memory_max_gb` is read once and kept in memory (on the device when it is a GPU);
-larger splits are streamed: each batch's chunks are read by dask threads while the model works
+`train.in_memory_max_gb` (on a GPU: `train.gpu_memory_fraction` of its memory; the splits
+together) is read once and kept on the device; larger splits are streamed: each batch's chunks are read by dask threads while the model works
 on the previous batch. Batches hold the same videos in the same order either way, so both paths
 give the same result.
 
@@ -19,7 +19,6 @@ and ends with exactly the result of an uninterrupted run."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from avexplain import metrics as avmetrics
 from avexplain import models as avmodels
 from avexplain.config import ConfigError, config_hash, section_for
 from avexplain.devices import pick_device
-from avexplain.extract import code_version
+from avexplain.provenance import code_version
 
 log = logging.getLogger(__name__)
 KILL_ENV = "AVEXPLAIN_TEST_KILL_AFTER_EPOCH"  # tests: SIGKILL the job once that epoch is saved
@@ -51,8 +50,11 @@ TRAIN_KEYS = (
     "weight_decay",
     "device",
     "in_memory_max_gb",
+    "gpu_memory_fraction",
     "stream_workers",
 )
+# settings that change how features reach the model, not the result (both paths are identical)
+NOT_IN_RESULT = ("seeds", "stream_workers", "in_memory_max_gb", "gpu_memory_fraction")
 
 
 def settings_for(config: dict, dataset: str) -> dict:
@@ -80,16 +82,24 @@ def make_deterministic(threads: int | None = None) -> None:
 
 
 class InMemory:
-    """A split read once; float16 as stored (half the memory), float32 per batch."""
+    """A split read once, on the device; float16 as stored (half the memory), float32 per batch.
+
+    Read block by block straight into the device tensors, so loading a 27 GB split onto a GPU
+    never holds more than one block (LOAD_BLOCK videos) in host memory."""
 
     streaming = False
+    LOAD_BLOCK = 256
 
     def __init__(self, split: features_io.LazySplit, device: torch.device, workers: int):
         # the stored float16 values (exact), standardized per batch exactly as `split.read` does
-        data = dataclasses.replace(split, visual_norm=None, audio_norm=None).load(workers)
-        self.visual = data.visual.to(device=device, dtype=torch.float16)
-        self.audio = data.audio.to(device=device, dtype=torch.float16)
-        self.targets = data.targets.to(device)
+        self.visual = torch.empty(split.visual_shape, dtype=torch.float16, device=device)
+        self.audio = torch.empty(split.audio_shape, dtype=torch.float16, device=device)
+        for start in range(0, len(split), self.LOAD_BLOCK):
+            rows = np.arange(start, min(start + self.LOAD_BLOCK, len(split)))
+            visual, audio = split.read(rows, workers, stored=True)
+            self.visual[rows[0] : rows[-1] + 1] = torch.from_numpy(visual)
+            self.audio[rows[0] : rows[-1] + 1] = torch.from_numpy(audio)
+        self.targets = torch.from_numpy(split.targets).to(device)
         self.norms = [
             None if norm is None else [torch.as_tensor(x, device=device) for x in norm]
             for norm in (split.visual_norm, split.audio_norm)
@@ -141,18 +151,33 @@ class Streaming:
                 )
 
 
-def data_source(split, settings: dict, device: torch.device, force: str | None = None):
-    """In memory when the split's stored size is at most `train.in_memory_max_gb`."""
-    limit = settings["in_memory_max_gb"] * 1e9
-    streaming = force == "stream" or (force is None and split.nbytes > limit)
-    kind = Streaming if streaming else InMemory
-    log.info(
-        "split of %d videos, %.2f GB stored: %s",
-        len(split),
-        split.nbytes / 1e9,
-        "streamed from the store" if streaming else "held in memory",
-    )
-    return kind(split, device, settings["stream_workers"])
+def memory_budget(settings: dict, device: torch.device) -> float:
+    """Bytes of stored features the splits of a job may hold in memory: on CUDA a share of the
+    GPU's memory (`train.gpu_memory_fraction`: AVR's 27 GB of maps fit an 80 GB GPU), else
+    `train.in_memory_max_gb` of host memory."""
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        return settings["gpu_memory_fraction"] * total
+    return settings["in_memory_max_gb"] * 1e9
+
+
+def data_sources(splits: dict, settings: dict, device: torch.device, force: str | None = None):
+    """Each split held in memory while the budget lasts (in split order), else streamed."""
+    left = memory_budget(settings, device)
+    sources = {}
+    for name, split in splits.items():
+        streaming = force == "stream" or (force is None and split.nbytes > left)
+        log.info(
+            "%s split of %d videos, %.2f GB stored: %s",
+            name,
+            len(split),
+            split.nbytes / 1e9,
+            "streamed from the store" if streaming else f"held in memory ({device})",
+        )
+        kind = Streaming if streaming else InMemory
+        sources[name] = kind(split, device, settings["stream_workers"])
+        left -= 0 if streaming else split.nbytes
+    return sources
 
 
 def chunks_of(rows: np.ndarray, size: int) -> list[np.ndarray]:
@@ -195,7 +220,7 @@ def _fingerprint(dataset, name, seed, settings, model_config, sizes) -> str:
             "dataset": dataset,
             "model": name,
             "seed": seed,
-            "train": {k: v for k, v in settings.items() if k not in ("seeds", "stream_workers")},
+            "train": {k: v for k, v in settings.items() if k not in NOT_IN_RESULT},
             "models": model_config,
             "sizes": sizes,
         }
@@ -248,7 +273,7 @@ def train(
     schedule = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=settings["lr_step"], gamma=settings["lr_gamma"]
     )
-    sources = {s: data_source(sp, settings, device, force_source) for s, sp in splits.items()}
+    sources = data_sources(splits, settings, device, force_source)
     sizes = {s: len(sp) for s, sp in splits.items()}
     fingerprint = _fingerprint(dataset, model_name, seed, settings, model_config, sizes)
 
@@ -363,48 +388,3 @@ def load_trained(checkpoint_path: str | Path, device: str | torch.device = "cpu"
     model = avmodels.build(meta["model"], meta["model_config"], **dims)
     model.load_state_dict(saved["state_dict"])
     return model.to(device).eval(), meta
-
-
-def aggregate(seed_metrics: list[str | Path], out: str | Path) -> dict:
-    """results/{dataset}/{model}/metrics.json: mean and std over seeds of the test metrics,
-    every seed's record (without the epoch history), provenance and the demo flag."""
-    records = [json.loads(Path(p).read_text()) for p in seed_metrics]
-    if not records:
-        raise ValueError(f"{out}: no seed to aggregate")
-    names = list(records[0]["test"])
-    values = {m: np.array([r["test"][m] for r in records]) for m in names}
-    weights = _weights_of(records[0]["provenance"]["features"])
-    random_weights = any(str(w).startswith("random") for w in weights.values())
-    result = {
-        "dataset": records[0]["dataset"],
-        "model": records[0]["model"],
-        "seeds": [r["seed"] for r in records],
-        "mean": {m: float(v.mean()) for m, v in values.items()},
-        "std": {m: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for m, v in values.items()},
-        "per_seed": {
-            str(r["seed"]): {k: r[k] for k in ("test", "val", "best_epoch", "device")}
-            for r in records
-        },
-        "metrics": "percent; top1, mAP (label ranking AP), F (samples F1 at 0.5), class_mAP",
-        "provenance": {**records[0]["provenance"], "feature_weights": weights},
-        "demo_note": random_weights,
-    }
-    if random_weights:
-        result["note"] = (
-            "features from backbones with random weights (offline demo): these numbers test "
-            "the pipeline and must not be compared with the paper's"
-        )
-    Path(out).write_text(json.dumps(result, indent=1) + "\n")
-    return result
-
-
-def _weights_of(features: dict) -> dict[str, str]:
-    """{visual|audio[/member]: weights} from the stores' attributes."""
-    weights = {}
-    for kind, attrs in features.items():
-        if "members" in attrs:
-            for member, info in attrs["members"].items():
-                weights[f"{kind}/{member}"] = str(info.get("weights"))
-        else:
-            weights[kind] = str(attrs.get("weights"))
-    return weights

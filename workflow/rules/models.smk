@@ -1,6 +1,6 @@
 # Stage 5: frozen features -> trained models -> test metrics -> the paper's Tables 1 and 2.
 # One job per dataset x model x seed (docs/models.md); seeds are aggregated per model.
-from avexplain.models import NAMES as MODEL_NAMES
+from avexplain.model_names import NAMES as MODEL_NAMES
 
 
 wildcard_constraints:

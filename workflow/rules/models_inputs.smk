@@ -1,10 +1,9 @@
 # Input functions and targets of the models stage (models.smk); functions only.
 from avexplain import recognition_tables as avtables
-from avexplain import train as avtrain
 
 
 def train_seeds(dataset):
-    return avtrain.settings_for(config, dataset)["seeds"]
+    return avconfig.section_for(config, "train", dataset)["seeds"]
 
 
 def store_datasets(dataset):
@@ -39,7 +38,7 @@ def seed_metrics(wildcards):
 def train_gpus(wildcards):
     # local runs treat resources as unlimited; on a cluster a GPU is requested unless cpu is set
     return (
-        0 if avtrain.settings_for(config, wildcards.dataset)["device"] == "cpu" else 1
+        0 if avconfig.section_for(config, "train", wildcards.dataset)["device"] == "cpu" else 1
     )
 
 

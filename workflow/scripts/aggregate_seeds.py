@@ -1,6 +1,6 @@
-from avexplain import train
+from avexplain.aggregate import aggregate
 from avexplain.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
-    result = train.aggregate(list(snakemake.input), snakemake.output.metrics)
+    result = aggregate(list(snakemake.input), snakemake.output.metrics)
     log.info("%s/%s: %s", result["dataset"], result["model"], result["mean"])

@@ -1,8 +1,8 @@
-from avexplain import extract
+from avexplain import store
 from avexplain.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
-    summary = extract.finalize(
+    summary = store.finalize_backbone(
         dataset=snakemake.wildcards.media,
         backbone=snakemake.wildcards.backbone,
         markers=list(snakemake.input.markers),

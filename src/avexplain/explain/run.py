@@ -21,8 +21,8 @@ from avexplain.devices import pick_device
 from avexplain.explain import figures, pointing
 from avexplain.explain.perturbation import MASKS, perturbation_test
 from avexplain.explain.randomisation import randomisation_check
-from avexplain.extract import code_version
 from avexplain.manifest import read_manifest
+from avexplain.provenance import code_version
 
 log = logging.getLogger(__name__)
 PAPER_NUMBERS = Path(__file__).resolve().parents[3] / "resources" / "paper_numbers.yaml"
