@@ -38,7 +38,9 @@ def seed_metrics(wildcards):
 def train_gpus(wildcards):
     # local runs treat resources as unlimited; on a cluster a GPU is requested unless cpu is set
     return (
-        0 if avconfig.section_for(config, "train", wildcards.dataset)["device"] == "cpu" else 1
+        0
+        if avconfig.section_for(config, "train", wildcards.dataset)["device"] == "cpu"
+        else 1
     )
 
 
