@@ -178,32 +178,33 @@ def run_shard(
         # a commit between a killed run and its re-run must not orphan the finished shards
         provenance={"code_version": code_version()},
     )
+    shard_ids = ids[rows]
+    absent = present_videos(clips_dir, shard_ids)
+    todo = [(rows.start + i, v) for i, v in enumerate(shard_ids) if v not in absent]
+    workers = decode_workers(model, settings)
+    loader = DataLoader(
+        ClipInputs(model, clips_dir, todo, clip),
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+        persistent_workers=False,
+    )
+    clips = iter(loader)  # workers start decoding now, while the store is being set up
+
     staging = avstore.staging_path(root, dataset, backbone)
     marker.unlink(missing_ok=True)
     group = avstore.ensure_staging(staging, avstore.final_path(root, dataset, backbone), spec)
     group["valid"][rows] = np.zeros(rows.stop - rows.start, dtype=bool)
-
-    shard_ids = ids[rows]
-    absent = present_videos(clips_dir, shard_ids)
-    todo = [(rows.start + i, v) for i, v in enumerate(shard_ids) if v not in absent]
     writer = avstore.ShardWriter(group, rows, chunk_videos)
     for i, vid in enumerate(shard_ids):
         if vid in absent:
             log.info("%s: not extracted (%s)", vid, absent[vid])
             writer.put(rows.start + i, None)
-
-    loader = DataLoader(
-        ClipInputs(model, clips_dir, todo, clip),
-        batch_size=None,
-        num_workers=settings["decode_workers"],
-        pin_memory=device.type == "cuda",
-        prefetch_factor=4 if settings["decode_workers"] else None,
-        persistent_workers=False,
-    )
     valid = {}
 
     def inputs():
-        for row, x, error in loader:
+        for row, x, error in clips:
             if error is not None:
                 log.warning("%s: not extracted (%s)", ids[row], error)
                 absent[ids[row]] = error
@@ -304,6 +305,13 @@ def make_forward(model: Backbone, device: torch.device, precision: torch.dtype =
             return model(batch).float().cpu()
 
     return forward
+
+
+def decode_workers(model: Backbone, settings: dict) -> int:
+    """Background decoding processes: `features.decode_workers` for the video backbones; none
+    for VGGish, whose WAV takes milliseconds to read, less than feeding a worker costs
+    (measured by benchmarks/extract.py: a/c 0.85 with one worker)."""
+    return settings["decode_workers"] if model.uses_video else 0
 
 
 def items_per_segment(model: Backbone) -> int:
