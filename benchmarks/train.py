@@ -79,21 +79,27 @@ def main() -> None:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     device = train.pick_device(args.device)
     torch.set_num_threads(args.threads)
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def timed(step) -> tuple[float, object]:
+        """Seconds of `step()` up to the device's last kernel, and what it returned."""
+        sync()
+        started = time.perf_counter()
+        out = step()
+        sync()
+        return time.perf_counter() - started, out
+
     n = max(args.batch_size, round(AVR_TRAIN * args.scale))
     folder = args.dir or Path(tempfile.mkdtemp(prefix="avexplain-train-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    split = make_split(folder, n, seed=0)
-    write_s = time.perf_counter() - started
+    write_s, split = timed(lambda: make_split(folder, n, seed=0))
     mb = split.nbytes / 1e6
     batches = train.chunks_of(np.random.default_rng(0).permutation(n), args.batch_size)
     source = train.Streaming(split, device, args.workers)
 
     # (a) read bound: the streaming reader alone
-    started = time.perf_counter()
-    for rows in batches:
-        split.read(rows, args.workers)
-    read_s = time.perf_counter() - started
+    read_s, _ = timed(lambda: [split.read(rows, args.workers) for rows in batches])
 
     torch.manual_seed(0)
     model_cfg = {k: v for k, v in config["models"].items() if k != "names"}
@@ -109,28 +115,14 @@ def main() -> None:
                 yield visual, audio, targets
 
     train.run_epoch(model, optimizer, Repeat(), batches[:2])  # warm-up
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    started = time.perf_counter()
-    train.run_epoch(model, optimizer, Repeat(), batches)
-    sync()
-    model_s = time.perf_counter() - started
+    model_s, _ = timed(lambda: train.run_epoch(model, optimizer, Repeat(), batches))
 
     # (c) the real epoch loop, streaming
-    started = time.perf_counter()
-    train.run_epoch(model, optimizer, source, batches)
-    sync()
-    train_s = time.perf_counter() - started
+    train_s, _ = timed(lambda: train.run_epoch(model, optimizer, source, batches))
 
     # (d) held in device memory: load once, then the same epoch
-    started = time.perf_counter()
-    held = train.InMemory(split, device, args.workers)
-    sync()
-    load_s = time.perf_counter() - started
-    started = time.perf_counter()
-    train.run_epoch(model, optimizer, held, batches)
-    sync()
-    held_s = time.perf_counter() - started
+    load_s, held = timed(lambda: train.InMemory(split, device, args.workers))
+    held_s, _ = timed(lambda: train.run_epoch(model, optimizer, held, batches))
 
     result = {
         "videos": n,

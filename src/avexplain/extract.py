@@ -148,6 +148,7 @@ def run_shard(
     avstore.check_chunking(shard_size, chunk_videos, f"features.chunk_videos.{backbone}")
     device = pick_device(settings["device"], "features.device")
     precision = pick_precision(settings.get("precision", "auto"), device, "features.precision")
+    precision_name = str(precision).removeprefix("torch.")  # "bfloat16", as in the config
 
     if model is None:
         model = load_backbone(backbone, settings, seed)
@@ -173,7 +174,7 @@ def run_shard(
             "dataset": dataset,
             # resolved from `auto` on the machine that ran it: part of the layout, so shards of
             # one store computed in different precisions are refused at finalize
-            "precision": str(precision).removeprefix("torch."),
+            "precision": precision_name,
         },
         # a commit between a killed run and its re-run must not orphan the finished shards
         provenance={"code_version": code_version()},
@@ -252,7 +253,7 @@ def run_shard(
         "spec_digest": spec.digest(),
         "weights": model.weights,
         "device": str(device),
-        "precision": str(precision).removeprefix("torch."),
+        "precision": precision_name,
         "seconds": round(elapsed, 2),
         "videos_per_s": round(len(valid) / elapsed, 3) if elapsed else None,
     }

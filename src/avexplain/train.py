@@ -4,11 +4,11 @@ Protocol: Adam with the same step schedule and seed for every model; after every
 model is scored on the validation split, and the weights with the best validation mAP are the
 result (`checkpoint.pt`), evaluated once on the test split (`predictions.npz`, `metrics.json`).
 
-Features come from the stores (`avexplain.features_io`). A split whose stored size is at most
-`train.in_memory_max_gb` (on a GPU: `train.gpu_memory_fraction` of its memory; the splits
-together) is read once and kept on the device; larger splits are streamed: each batch's chunks are read by dask threads while the model works
-on the previous batch. Batches hold the same videos in the same order either way, so both paths
-give the same result.
+Features come from the stores (`avexplain.features_io`). The splits are read once and kept on
+the device while their stored size together stays within `train.in_memory_max_gb` (on a GPU:
+`train.gpu_memory_fraction` of its memory); the others are streamed: each batch's chunks are
+read by dask threads while the model works on the previous batch. Batches hold the same videos
+in the same order either way, so both paths give the same result.
 
 Determinism and resumption: the model is initialised from the seed; epoch e shuffles with
 numpy's generator seeded [seed, e] and reseeds torch (dropout) from the same pair, so an epoch
@@ -95,10 +95,10 @@ class InMemory:
         self.visual = torch.empty(split.visual_shape, dtype=torch.float16, device=device)
         self.audio = torch.empty(split.audio_shape, dtype=torch.float16, device=device)
         for start in range(0, len(split), self.LOAD_BLOCK):
-            rows = np.arange(start, min(start + self.LOAD_BLOCK, len(split)))
-            visual, audio = split.read(rows, workers, stored=True)
-            self.visual[rows[0] : rows[-1] + 1] = torch.from_numpy(visual)
-            self.audio[rows[0] : rows[-1] + 1] = torch.from_numpy(audio)
+            block = slice(start, min(start + self.LOAD_BLOCK, len(split)))
+            visual, audio = split.read(np.arange(block.start, block.stop), workers, stored=True)
+            self.visual[block] = torch.from_numpy(visual)
+            self.audio[block] = torch.from_numpy(audio)
         self.targets = torch.from_numpy(split.targets).to(device)
         self.norms = [
             None if norm is None else [torch.as_tensor(x, device=device) for x in norm]
