@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The offline demo on the embedded synth dataset, as far as the pipeline goes.
+# The offline demo on the embedded synth dataset: every table and figure, then the HTML report.
 demo: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) demo
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \
+		--report results/report.html demo
 
 # The whole suite, the Snakemake linter and the formatter check.
 test: $(STAMP)

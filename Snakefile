@@ -1,5 +1,6 @@
 # The avexplain pipeline: raw videos -> canonical clips -> frozen features -> models ->
-# explanations -> the papers' tables. See README.md and docs/ for the data flow.
+# explanations -> the papers' tables. One rule file per stage, mirroring the stage packages of
+# src/avexplain (docs/architecture.md).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -8,13 +9,16 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# `snakemake --report results/report.html`: every table and figure with its caption
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
-include: "workflow/rules/models_inputs.smk"
-include: "workflow/rules/explain_inputs.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
-include: "workflow/rules/models.smk"
+include: "workflow/rules/training.smk"
 include: "workflow/rules/explain.smk"
+include: "workflow/rules/tables.smk"
 
 
 rule all:

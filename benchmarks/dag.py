@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from avexplain.testing.workflow import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from workflow_runner import copy_workflow  # noqa: E402
 
 DATASETS = ["synth", "ave", "llp", "avr"]
 

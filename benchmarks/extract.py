@@ -1,7 +1,7 @@
 """Feature extraction speed: our extractor against the usual toolkit loop and the model bound.
 
 On the same N synthetic canonical clips, in one run, per backbone:
-  (a) ours: avexplain.extract.run_shard end to end (background decode workers, batches packed
+  (a) ours: avexplain.features.extract.run_shard end to end (background decode workers, batches packed
       across videos, channels_last, bf16 where the device has it, chunked Zarr writes), timed
       after one untimed pass like (c);
   (b) naive: per video, re-encode to the target frame rate (audio: sample rate) into a temporary
@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avexplain import extract
-from avexplain.clipio import read_frames, read_wave
+from avexplain.data.clips import read_frames, read_wave
+from avexplain.features import extract
 
 try:  # the project's ffmpeg locator, when present; imageio-ffmpeg's bundled binary otherwise
-    from avexplain.ffmpeg import ffmpeg_exe
+    from avexplain.data.ffmpeg import ffmpeg_exe
 except ImportError:
     from imageio_ffmpeg import get_ffmpeg_exe as ffmpeg_exe
 
@@ -215,7 +215,7 @@ def naive(model, device, clips_dir: Path, ids: list[str], clip: dict, work: Path
 
 
 def extract_indices(fps, count):
-    from avexplain.backbones import segment_frame_indices
+    from avexplain.features.backbones import segment_frame_indices
 
     return segment_frame_indices(fps, count).tolist()
 

@@ -9,8 +9,7 @@ audio) and the same noise levels, in one run:
 Prints both times, the ratio b/a, the masks' coverage and the largest difference of the mean
 TVDs (the two agree in distribution, not draw by draw).
 
-The model is avexplain.models.build("stan", ...) when the models stage is installed, else the
-test suite's TinySTAN (tests/_explain_models.py) with the same interface.
+The model is avexplain.models.build("stan", ...) with random weights, or a trained checkpoint.
 
     python benchmarks/perturb.py                         # 2-core CPU defaults (about a minute)
     python benchmarks/perturb.py --videos 8 --draws 100 --levels 11 --device cuda
@@ -20,7 +19,6 @@ test suite's TinySTAN (tests/_explain_models.py) with the same interface.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -37,21 +35,13 @@ def stan_model(args):
     """A trained checkpoint (--checkpoint), else the project's STAN with random weights when
     avexplain.models exists, else the test stand-in."""
     if args.checkpoint:
-        from avexplain.train import load_trained
+        from avexplain.training.train import load_trained
 
         model, meta = load_trained(args.checkpoint)
         return model, f"trained {meta['model']} from {args.checkpoint}"
     shape = dict(visual_dim=args.dv, audio_dim=args.da, num_classes=args.classes)
-    try:
-        from avexplain import models
-    except ImportError:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from _explain_models import TinySTAN
+    from avexplain import models
 
-        model = TinySTAN(**shape, dim=args.d)
-        with torch.no_grad():  # random weights attend nowhere: open the time gate so that both
-            model.time.bias.fill_(4.0)  # masks cover cells (A^st ~ A^s, half of it >= 0.5)
-        return model, "tests/_explain_models.TinySTAN (avexplain.models not installed)"
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     # the models stage's settings (embed_dim, ...) live in the `models` section
     model = models.build(
@@ -69,7 +59,6 @@ def main():
     ap.add_argument("--h", type=int, default=7, help="grid H = W")
     ap.add_argument("--dv", type=int, default=2048)
     ap.add_argument("--da", type=int, default=128)
-    ap.add_argument("--d", type=int, default=256, help="TinySTAN's projected dimension D")
     ap.add_argument("--classes", type=int, default=28)
     ap.add_argument("--batch-size", type=int, default=200)
     ap.add_argument("--device", default="cpu", help="device of (a); the loop runs on the CPU")
@@ -87,7 +76,7 @@ def main():
     model, which = stan_model(args)
     model.eval()
     if args.run_dir:  # the run's test features: the masks the trained attention really gives
-        from avexplain.features_io import load_split
+        from avexplain.training.splits import load_split
 
         run = Path(args.run_dir)
         config = yaml.safe_load((run / "config.yaml").read_text())

@@ -31,16 +31,19 @@ import torch
 import yaml
 import zarr
 
-from avexplain import features_io, models, random_features, train
+from avexplain import models
+from avexplain.testing import stores
+from avexplain.training import splits as avsplits
+from avexplain.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 AVR_TRAIN, T, GRID, DV, DA, CLASSES = 13339, 10, (7, 7), 2048, 128, 43
 
 
-def make_split(folder: Path, n: int, seed: int) -> features_io.LazySplit:
+def make_split(folder: Path, n: int, seed: int) -> avsplits.LazySplit:
     visual_path, audio_path = folder / "resnet152.zarr", folder / "vggish.zarr"
     if not visual_path.exists():
-        random_features.write_random_store(
+        stores.write_random_store(
             visual_path,
             "resnet152",
             n,
@@ -49,13 +52,13 @@ def make_split(folder: Path, n: int, seed: int) -> features_io.LazySplit:
             1,
             seed,
         )
-        random_features.write_random_store(
+        stores.write_random_store(
             audio_path, "vggish", n, (T, DA), ("video", "segment", "channel"), 16, seed
         )
     rng = np.random.default_rng(seed)
     targets = (rng.random((n, CLASSES)) < 0.05).astype(np.float32)
     targets[np.arange(n), rng.integers(0, CLASSES, n)] = 1
-    return features_io.LazySplit(
+    return avsplits.LazySplit(
         video_ids=np.array([f"video-{i:06d}" for i in range(n)]),
         visual_store=da.from_zarr(zarr.open_group(visual_path, mode="r")["features"]),
         audio_store=da.from_zarr(zarr.open_group(audio_path, mode="r")["features"]),

@@ -1,15 +1,30 @@
-import sys
+import os
 from pathlib import Path
 
 import pytest
 
-# Test helpers (workflow_runner) sit beside the tests.
-sys.path.insert(0, str(Path(__file__).parent))
+from avexplain.testing.workflow import SYNTH_TARGETS, build, copy_workflow, snakemake, tiny_workflow
+
 
 # Session-wide pipeline runs: the demo-sized synth run (acceptance tests of the models and
 # explanations) and the tiny run (determinism and SLURM tests).
-from synth_run import synth_run  # noqa: E402, F401
-from tiny_run import local_run  # noqa: E402, F401
+@pytest.fixture(scope="session")
+def synth_run(tmp_path_factory) -> Path:
+    """The repository's own configuration built once per session in a scratch copy, as far as
+    the acceptance tests need. AVEXPLAIN_SYNTH_RUN names a workflow folder to reuse (e.g. the
+    repository after `make demo`); what is missing there is built."""
+    given = os.environ.get("AVEXPLAIN_SYNTH_RUN")
+    root = Path(given) if given else copy_workflow(tmp_path_factory.mktemp("synth-run"))
+    snakemake(root, *SYNTH_TARGETS, timeout=3600)
+    return root
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory) -> Path:
+    """The tiny workflow built once on this machine with the local profile (the reference)."""
+    root = tiny_workflow(tmp_path_factory.mktemp("local-run"))
+    build(root, "--profile", "profiles/local")
+    return root
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 import yaml
-from workflow_runner import copy_workflow, snakemake
+
+from avexplain.testing.workflow import copy_workflow, snakemake
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avexplain import decode
-from avexplain.ffmpeg import probe, run_ffmpeg
+from avexplain.data import decode
+from avexplain.data.ffmpeg import probe, run_ffmpeg
 
 CLIP = {"segments": 10, "fps": 8, "size": 64, "sample_rate": 16000}
 ENC = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]

@@ -1,13 +1,13 @@
 """The same configuration run twice from scratch gives the same outputs (seeds everywhere,
-deterministic CPU code). What is compared is tiny_run.RUN_TARGETS (STAN's metrics.json) and
+deterministic CPU code). What is compared is avexplain.testing.workflow.RUN_TARGETS (STAN's metrics.json) and
 both feature stores it was trained on."""
 
 from __future__ import annotations
 
 import pytest
-from tiny_run import RUN_TARGETS, build, tiny_workflow
 
 from avexplain.compare import compare_runs
+from avexplain.testing.workflow import RUN_TARGETS, build, tiny_workflow
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from avexplain import download
-from avexplain.download_youtube import Unavailable, YtDlpDownloader, ffmpeg_path, short_reason
-from avexplain.download_zip import NET_CHUNK, ChecksumError, ensure_zip
+from avexplain.data.download import fetch as download
+from avexplain.data.download.youtube import Unavailable, YtDlpDownloader, ffmpeg_path, short_reason
+from avexplain.data.download.zip import NET_CHUNK, ChecksumError, ensure_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_COLUMNS = [
@@ -547,7 +547,7 @@ def test_custom_keeps_the_source_extension(tmp_path, media):
 
 
 def test_synth_is_rendered(tmp_path):
-    synth = pytest.importorskip("avexplain.synth")
+    synth = pytest.importorskip("avexplain.data.datasets.synth")
     config = base_config()
     config["datasets"]["synth"]["shard_size"] = 1
     table, _ = synth.build_manifest(config)

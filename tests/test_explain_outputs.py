@@ -1,4 +1,4 @@
-"""The explanations stage's jobs (avexplain.explain.run) on hand-made artefacts of the models
+"""The explanations stage's jobs (avexplain.explain.jobs) and the tables built from them on hand-made artefacts of the models
 stage: Table 3, the perturbation CSV and figure, the ground-truth report and table, and the
 attention figures over a real (tiny) canonical clip. The trained model and its features come
 from a stand-in for the models stage's loader."""
@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from _explain_models import TinySTAN
 
-from avexplain.explain import run
+from avexplain.explain import jobs
+from avexplain.tables import stan_table3, synth_explanations
+from avexplain.testing.models import TinySTAN
 
 ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "resources" / "paper_numbers.yaml"
 T, FPS, SIZE = 2, 4, 32
 
 
@@ -68,7 +70,7 @@ def test_table3_puts_paper_numbers_beside_ours(tmp_path, config):
                                        time=[[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]),
         }  # fmt: skip
     csv, md = tmp_path / "t3.csv", tmp_path / "t3.md"
-    run.run_table3(config, inputs, csv, md)
+    stan_table3.write(config, inputs, PAPER, csv, md)
     table = pd.read_csv(csv)
     # stan soft: v0 |0.9-1|,|0.2-0| -> 0.15; v2 |0.4-0|,|0.7-1| -> 0.35; v1 has no events
     soft = table.set_index("method").loc["STAN (audio-visual) + soft attention"]
@@ -78,16 +80,16 @@ def test_table3_puts_paper_numbers_beside_ours(tmp_path, config):
     binary = table.set_index("method").loc["STAN (audio) + binary attention"]
     assert float(binary["synth_ours"]) == pytest.approx(0.5)  # 0.5 binarises to 1
     text = md.read_text()
-    assert "| STAN (audio-visual) + soft attention | 0.25 | 0.46 | 0.25 | — |" in text
+    assert "| STAN (audio-visual) + soft attention | 0.25 | 0.46 | 0.25 | – |" in text
     assert "Annotated test videos: ave 2, synth 2." in text
 
 
 def test_table3_dash_when_no_video_is_annotated(tmp_path, config):
     man = _manifest(tmp_path, "llp", [{"video_id": "v0"}])
     preds = _predictions(tmp_path / "p.npz", ["v0"], time=[[0.1, 0.9]])
-    run.run_table3(config, {"llp": {"manifest": man, "stan": preds, "stan_audio": preds}},
-                   tmp_path / "t.csv", tmp_path / "t.md")  # fmt: skip
-    assert "| STAN (audio) + soft attention | — | 0.42 |" in (tmp_path / "t.md").read_text()
+    inputs = {"llp": {"manifest": man, "stan": preds, "stan_audio": preds}}
+    stan_table3.write(config, inputs, PAPER, tmp_path / "t.csv", tmp_path / "t.md")
+    assert "| STAN (audio) + soft attention | – | 0.42 |" in (tmp_path / "t.md").read_text()
 
 
 class _Feats:
@@ -110,13 +112,13 @@ def trained(tmp_path, monkeypatch):
         n = len(feats.video_ids) if max_videos is None else min(max_videos, 3)
         return model, {"model": "stan", "visual_backbone": "resnet152", "seed": 0}, feats, n
 
-    monkeypatch.setattr(run, "load_model_and_features", fake_loader)
+    monkeypatch.setattr(jobs, "load_model_and_features", fake_loader)
     return ckpt
 
 
 def test_perturbation_job_writes_csv_record_and_figure(tmp_path, config, trained):
     csv, record = tmp_path / "stan" / "perturbation.csv", tmp_path / "stan" / "perturbation.json"
-    run.run_perturbation(config, "synth", "stan", trained, csv, record)
+    jobs.write_perturbation_test(config, "synth", "stan", trained, csv, record)
     table = pd.read_csv(csv)
     assert len(table) == 2 * 3 and set(table["mask"]) == {"relevant", "irrelevant"}
     assert (table["videos"] == 3).all() and (table["draws"] == 20).all()
@@ -125,7 +127,7 @@ def test_perturbation_job_writes_csv_record_and_figure(tmp_path, config, trained
     assert len(rec["tvd_per_video"]["relevant"]) == 3
     assert rec["provenance"]["checkpoint_sha256"] and rec["provenance"]["config_hash"]
     png = tmp_path / "perturbation.png"
-    run.run_perturbation_figure(config, "synth", {"stan": csv, "abn": csv}, png)
+    jobs.write_perturbation_figure(config, "synth", {"stan": csv, "abn": csv}, png)
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -140,13 +142,13 @@ def test_ground_truth_report_and_table(tmp_path, config, trained):
     preds = _predictions(tmp_path / "p.npz", ["v0", "v1"], time=[[0.9, 0.1], [0.2, 0.8]],
                          space=space)  # fmt: skip
     out = tmp_path / "stan" / "ground_truth.json"
-    run.run_ground_truth(config, "synth", "stan", preds, man, trained, out)
+    jobs.write_ground_truth(config, "synth", "stan", preds, man, trained, out)
     rep = json.loads(out.read_text())
     assert rep["spatial"]["model"]["hit_rate"] == 1.0
     assert rep["spatial"]["uniform"]["hit_rate"] == pytest.approx(1 / 9)
     assert rep["temporal"]["model"]["auc"] == 1.0 and rep["temporal"]["uniform"]["auc"] == 0.5
     assert "space_attention" in rep["randomisation"]
-    run.run_ground_truth_table({"stan": out}, tmp_path / "g.csv", tmp_path / "g.md", config)
+    synth_explanations.write(config, {"stan": out}, tmp_path / "g.csv", tmp_path / "g.md")
     table = pd.read_csv(tmp_path / "g.csv")
     assert table["attention"].tolist() == ["stan", "uniform baseline", "random baseline"]
     assert "| stan | stan | 1.00 |" in (tmp_path / "g.md").read_text()
@@ -185,7 +187,7 @@ def test_attention_figures_per_video_and_grid(tmp_path, config):
     preds = _predictions(tmp_path / "p.npz", ["synth-00000", "synth-00001", "synth-00002"],
                          time=[[0.2, 0.9]] * 3, space=space)  # fmt: skip
     out = tmp_path / "results" / "synth" / "stan" / "attention"
-    run.run_attention_figures(config, "synth", preds, man, out, root=tmp_path)
+    jobs.write_attention_figures(config, "synth", preds, man, out, root=tmp_path)
     assert sorted(p.name for p in out.iterdir()) == [
         "grid.png", "synth-00000.png", "synth-00002.png",
     ]  # fmt: skip
@@ -194,7 +196,7 @@ def test_attention_figures_per_video_and_grid(tmp_path, config):
 
 def test_clip_paths_resolve_union_ids(tmp_path, config):
     _manifest(tmp_path, "llp", [{"video_id": f"x{i}"} for i in range(130)])
-    mp4, wav = run.clip_paths(config, "avr", "llp/x129", root=tmp_path)
+    mp4, wav = jobs.clip_paths(config, "avr", "llp/x129", root=tmp_path)
     assert mp4 == tmp_path / "data/llp/clips/shard-001/x129.mp4"  # shard_size 128
     with pytest.raises(ValueError, match="member"):
-        run.clip_paths(config, "avr", "nope/x1", root=tmp_path)
+        jobs.clip_paths(config, "avr", "nope/x1", root=tmp_path)

@@ -4,7 +4,6 @@ per-draw loop of Algorithm B, and models whose attention is (un)informative by c
 import numpy as np
 import pytest
 import torch
-from _explain_models import GatedAttention, TinySTAN, UninformativeAttention, VisualOnlyABN
 
 from avexplain.explain.perturbation import (
     attention_masks,
@@ -14,6 +13,7 @@ from avexplain.explain.perturbation import (
     to_distribution,
     tvd,
 )
+from avexplain.testing.models import GatedAttention, TinySTAN, UninformativeAttention, VisualOnlyABN
 
 
 def _features(n=2, t=4, h=3, w=3, dv=24, da=8, seed=0):

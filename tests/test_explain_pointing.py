@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from _explain_models import TinySTAN
 
 from avexplain.explain import pointing
 from avexplain.explain.randomisation import _rank_correlations, randomisation_check, reinitialised
+from avexplain.testing.models import TinySTAN
 
 
 def test_event_mask_marks_segments_mostly_inside_an_event():

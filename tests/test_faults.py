@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _features_helpers import make_dataset
 
-from avexplain import store
+from avexplain.features import store
+from avexplain.testing.clips import make_dataset
 
 TESTS = Path(__file__).resolve().parent
 
@@ -24,8 +24,8 @@ TESTS = Path(__file__).resolve().parent
 SHARD_JOB = """
 import sys
 from pathlib import Path
-from _features_helpers import CLIP, settings
-from avexplain import extract
+from avexplain.testing.clips import CLIP, settings
+from avexplain.features import extract
 root, shard = Path(sys.argv[1]), sys.argv[2]
 extract.run_shard(
     clips_dir=root / "data/synth/clips" / f"shard-{shard}",

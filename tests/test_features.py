@@ -12,10 +12,10 @@ import pytest
 import torch
 import torchvision
 import zarr
-from _features_helpers import CLIP, make_dataset, settings
 
-from avexplain import backbones, extract, store, weights
 from avexplain.config import ConfigError
+from avexplain.features import backbones, extract, store, weights
+from avexplain.testing.clips import CLIP, make_dataset, settings
 
 # The VGGish release (torchvggish vggish-10086976.pth): its key names and shapes.
 VGGISH_RELEASE = {
@@ -114,9 +114,8 @@ def test_segment_frame_indices():
 
 
 def test_read_frames_converts_only_the_kept_frames(tmp_path):
-    from _features_helpers import make_clip
-
-    from avexplain.clipio import read_frames
+    from avexplain.data.clips import read_frames
+    from avexplain.testing.clips import make_clip
 
     make_clip(tmp_path, "v", 1)
     n, size = CLIP["segments"] * CLIP["fps"], CLIP["size"]

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from _features_helpers import CLIP, make_dataset, settings
 
-from avexplain import store
-from avexplain.extract import KILL_ENV
+from avexplain.features import store
+from avexplain.features.extract import KILL_ENV
+from avexplain.testing.clips import CLIP, make_dataset, settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 # common.smk would (shards, datasets), so the test does not depend on the other stages' code.
 SNAKEFILE = """
 import pandas as pd
-from avexplain.feature_settings import settings_for
+from avexplain.features.settings import settings_for
 from avexplain.shards import shard_ids
 
 configfile: "config.yaml"

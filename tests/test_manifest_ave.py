@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avexplain.manifest import build_manifest
+from avexplain.data.manifest import build_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 AVE = ROOT / "resources" / "datasets" / "ave"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avexplain.datasets.avr import load_class_map, shared_classes
-from avexplain.datasets.llp import CLASSES as LLP_CLASSES
-from avexplain.manifest import build_manifest
+from avexplain.data.datasets.avr import load_class_map, shared_classes
+from avexplain.data.datasets.llp import CLASSES as LLP_CLASSES
+from avexplain.data.manifest import build_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASS_MAP = ROOT / "resources" / "avr_class_map.yaml"

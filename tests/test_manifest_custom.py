@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avexplain.datasets.custom import assign_splits
-from avexplain.manifest import build_manifest, count_videos, input_files
+from avexplain.data.datasets.custom import assign_splits
+from avexplain.data.manifest import build_manifest, count_videos, input_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from avexplain.datasets.llp import CLASSES, parse_filename
-from avexplain.manifest import build_manifest
+from avexplain.data.datasets.llp import CLASSES, parse_filename
+from avexplain.data.manifest import build_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 LLP = ROOT / "resources" / "datasets" / "llp"

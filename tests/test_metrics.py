@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from avexplain import metrics
+from avexplain.training import metrics
 
 TARGETS = np.array([[1, 0, 0], [0, 1, 1]])
 SCORES = np.array([[0.9, 0.2, 0.1], [0.8, 0.7, 0.1]])

@@ -5,9 +5,10 @@ import re
 
 import pytest
 import yaml
-from workflow_runner import copy_workflow, snakemake
 
-from avexplain import models, random_features
+from avexplain import models
+from avexplain.testing import stores
+from avexplain.testing.workflow import copy_workflow, snakemake
 
 
 def planned_jobs(stdout: str) -> dict[str, int]:
@@ -53,7 +54,7 @@ def test_seeds_fan_out_per_dataset(tmp_path):
 def test_train_aggregate_and_tables_run_on_existing_features(tmp_path):
     """Stores already in place (as after extraction): two models train through the real rules."""
     workdir = copy_workflow(tmp_path / "wf")
-    random_features.write_dataset(workdir, num_videos=30)
+    stores.write_dataset(workdir, num_videos=30)
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["models"]["names"] = ["stan", "audio_baseline"]
     config["models"]["embed_dim"] = 8

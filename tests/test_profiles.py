@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny_run import RUN_TARGETS, tiny_workflow
-from workflow_runner import copy_workflow, snakemake
 
-from avexplain.feature_settings import settings_for
-from avexplain.manifest import count_videos
+from avexplain.data.manifest import count_videos
+from avexplain.features.settings import settings_for
 from avexplain.shards import shard_ids
+from avexplain.testing.workflow import RUN_TARGETS, copy_workflow, snakemake, tiny_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from avexplain import decode, synth
 from avexplain.config import ConfigError
-from avexplain.ffmpeg import probe
+from avexplain.data import decode
+from avexplain.data.datasets import synth
+from avexplain.data.ffmpeg import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = [

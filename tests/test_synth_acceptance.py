@@ -1,5 +1,5 @@
 """Acceptance tests on the demo-sized synth run the pipeline builds with the repository's
-configuration, exactly as `make demo` runs it (tests/synth_run.py); one module, so that the
+configuration, exactly as `make demo` runs it (the synth_run fixture of tests/conftest.py); one module, so that the
 run is built once per session (pytest-xdist sends a whole module to one worker).
 
 Models (STAN issue): audio-visual STAN beats every unimodal model on test mAP. synth is built so
@@ -14,7 +14,8 @@ import json
 
 import pandas as pd
 import pytest
-from synth_run import UNIMODAL
+
+from avexplain.names import UNIMODAL
 
 pytestmark = pytest.mark.slow
 

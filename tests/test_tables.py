@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from avexplain import recognition_tables as tables
+from avexplain.tables import recognition as tables
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "resources" / "paper_numbers.yaml"

@@ -11,8 +11,10 @@ import pytest
 import torch
 import yaml
 
-from avexplain import features_io, random_features, train
-from avexplain.aggregate import aggregate
+from avexplain.testing import stores
+from avexplain.training import splits as avsplits
+from avexplain.training import train
+from avexplain.training.aggregate import aggregate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +30,7 @@ def small_config(**train_overrides) -> dict:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    random_features.write_dataset(root, num_videos=40, invalid=(5, 17))
+    stores.write_dataset(root, num_videos=40, invalid=(5, 17))
     return root
 
 
@@ -39,7 +41,7 @@ def run(config, root, out, model="stan", seed=0, **kw):
 def test_outputs_follow_the_contract(dataset, tmp_path):
     result = run(small_config(), dataset, tmp_path)
     predictions = np.load(tmp_path / "predictions.npz")
-    test = features_io.open_split(small_config(), "synth", "test", dataset)
+    test = avsplits.open_split(small_config(), "synth", "test", dataset)
     n = len(test)
     assert list(predictions["video_ids"]) == list(test.video_ids)
     assert predictions["scores"].shape == (n, 6)
@@ -56,7 +58,7 @@ def test_outputs_follow_the_contract(dataset, tmp_path):
     model, meta = train.load_trained(tmp_path / "checkpoint.pt")
     assert meta["model"] == "stan" and meta["seed"] == 0 and len(meta["classes"]) == 6
     assert not model.training
-    data = features_io.load_split(small_config(), "synth", "test", dataset)
+    data = avsplits.load_split(small_config(), "synth", "test", dataset)
     with torch.no_grad():
         scores = torch.sigmoid(model(data.visual, data.audio)["logits"]).numpy()
     np.testing.assert_allclose(scores, predictions["scores"], rtol=0, atol=1e-6)
@@ -65,7 +67,7 @@ def test_outputs_follow_the_contract(dataset, tmp_path):
 def test_invalid_videos_are_dropped(dataset):
     ids = np.concatenate(
         [
-            features_io.open_split(small_config(), "synth", s, dataset).video_ids
+            avsplits.open_split(small_config(), "synth", s, dataset).video_ids
             for s in ("train", "val", "test")
         ]
     )
@@ -90,7 +92,7 @@ def test_in_memory_limit_decides_the_data_path(dataset, tmp_path):
 
 def test_memory_budget_is_shared_by_the_splits(dataset, monkeypatch):
     config = small_config()
-    splits = {s: features_io.open_split(config, "synth", s, dataset) for s in ("train", "val")}
+    splits = {s: avsplits.open_split(config, "synth", s, dataset) for s in ("train", "val")}
     budget = splits["train"].nbytes + splits["val"].nbytes / 2  # room for train, not for both
     settings = {**config["train"], "in_memory_max_gb": budget / 1e9}
     sources = train.data_sources(splits, settings, torch.device("cpu"))
@@ -107,7 +109,7 @@ def test_memory_budget_is_shared_by_the_splits(dataset, monkeypatch):
 
 KILL_SCRIPT = """
 import sys, yaml
-from avexplain import train
+from avexplain.training import train
 config = yaml.safe_load(open(sys.argv[1]))
 train.train(config, "synth", "stan", 0, sys.argv[3], root=sys.argv[2], progress=False)
 """
@@ -174,11 +176,11 @@ def test_aggregate_mean_std_and_demo_flag(dataset, tmp_path):
 
 
 def test_union_dataset_reads_member_stores(tmp_path):
-    random_features.write_dataset(tmp_path, "ave", num_videos=12, num_classes=4, seed=1)
-    random_features.write_dataset(tmp_path, "llp", num_videos=12, num_classes=4, seed=2)
+    stores.write_dataset(tmp_path, "ave", num_videos=12, num_classes=4, seed=1)
+    stores.write_dataset(tmp_path, "llp", num_videos=12, num_classes=4, seed=2)
     frames = []
     for member in ("ave", "llp"):
-        frame = features_io.avmanifest.read_manifest(tmp_path / f"data/{member}/manifest.csv")
+        frame = avsplits.avmanifest.read_manifest(tmp_path / f"data/{member}/manifest.csv")
         frame["video_id"] = member + "/" + frame["video_id"]
         frames.append(frame)
     (tmp_path / "data/avr").mkdir(parents=True)
@@ -188,32 +190,32 @@ def test_union_dataset_reads_member_stores(tmp_path):
     (tmp_path / "data/avr/classes.txt").write_text((tmp_path / "data/ave/classes.txt").read_text())
     config = small_config()
     config["models"]["standardize"] = False  # compare stored values
-    data = features_io.load_split(config, "avr", "train", tmp_path)
+    data = avsplits.load_split(config, "avr", "train", tmp_path)
     assert len(data.video_ids) == 14  # 7 training videos of each member
     assert {v.split("/")[0] for v in data.video_ids} == {"ave", "llp"}
-    ave = features_io.load_split(config, "ave", "train", tmp_path)
+    ave = avsplits.load_split(config, "ave", "train", tmp_path)
     first = list(data.video_ids).index("ave/" + ave.video_ids[0])
     assert torch.equal(data.visual[first], ave.visual[0])
 
 
 def test_missing_store_is_a_clear_error(tmp_path):
-    random_features.write_dataset(tmp_path, num_videos=10)
+    stores.write_dataset(tmp_path, num_videos=10)
     config = small_config()
     config["models"]["visual_backbone"] = "vgg19"
     with pytest.raises(FileNotFoundError, match="vgg19.zarr"):
-        features_io.open_split(config, "synth", "train", tmp_path)
+        avsplits.open_split(config, "synth", "train", tmp_path)
 
 
 def test_standardization_uses_training_statistics_for_every_split(dataset):
     config = small_config()
-    train_split = features_io.load_split(config, "synth", "train", dataset)
+    train_split = avsplits.load_split(config, "synth", "train", dataset)
     flat = train_split.visual.reshape(-1, train_split.visual.shape[-1])
     np.testing.assert_allclose(flat.mean(0), 0, atol=1e-4)
     np.testing.assert_allclose(flat.std(0, unbiased=False), 1, atol=1e-3)
     config["models"]["standardize"] = False
-    raw_train = features_io.load_split(config, "synth", "train", dataset)
-    raw_test = features_io.load_split(config, "synth", "test", dataset)
-    test = features_io.load_split(small_config(), "synth", "test", dataset)
+    raw_train = avsplits.load_split(config, "synth", "train", dataset)
+    raw_test = avsplits.load_split(config, "synth", "test", dataset)
+    test = avsplits.load_split(small_config(), "synth", "test", dataset)
     mean = raw_train.audio.reshape(-1, 16).double().mean(0)
     std = raw_train.audio.reshape(-1, 16).double().std(0, unbiased=False)
     torch.testing.assert_close(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from avexplain.paths import shard_id
+
 
 def shard_count(num_videos: int, shard_size: int) -> int:
     return max(1, math.ceil(num_videos / shard_size))
@@ -15,7 +17,7 @@ def shard_count(num_videos: int, shard_size: int) -> int:
 
 def shard_ids(num_videos: int, shard_size: int) -> list[str]:
     """Zero-padded shard names, stable as long as the manifest and shard size are."""
-    return [f"{k:03d}" for k in range(shard_count(num_videos, shard_size))]
+    return [shard_id(k) for k in range(shard_count(num_videos, shard_size))]
 
 
 def shard_slice(shard: str | int, shard_size: int, num_videos: int) -> slice:

@@ -1,16 +1,10 @@
-"""A real single-node SLURM cluster for the session (tests/slurm/local_slurm.py)."""
+"""A real single-node SLURM cluster for the session (avexplain.testing.slurm)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from conftest_helpers import unavailable  # noqa: E402
-from local_slurm import LocalSlurm, SlurmUnavailable, missing_requirements  # noqa: E402
+from avexplain.testing.slurm import LocalSlurm, SlurmUnavailable, missing_requirements, unavailable
 
 
 @pytest.fixture(scope="session")

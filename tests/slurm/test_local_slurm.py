@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest_helpers import unavailable
-from local_slurm import PARTITION, missing_requirements, write_test_profile
-from workflow_runner import ROOT
+
+from avexplain.testing.slurm import PARTITION, missing_requirements, unavailable, write_test_profile
+from avexplain.testing.workflow import ROOT
 
 
 def test_missing_binaries_or_root_are_named(monkeypatch, tmp_path):
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert "needs root" in missing_requirements()
     monkeypatch.setattr("os.geteuid", lambda: 0)
-    monkeypatch.setattr("local_slurm._which", lambda name: None if name == "slurmd" else name)
+    monkeypatch.setattr("avexplain.testing.slurm._which", lambda name: None if name == "slurmd" else name)
     assert "slurmd" in missing_requirements()
 
 

@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 import yaml
-from local_slurm import write_test_profile
-from tiny_run import RUN_TARGETS, build, tiny_workflow
 
 from avexplain.compare import compare_runs
-from avexplain.extract import KILL_ENV
-from avexplain.feature_settings import settings_for
+from avexplain.features.extract import KILL_ENV
+from avexplain.features.settings import settings_for
+from avexplain.testing.slurm import write_test_profile
+from avexplain.testing.workflow import RUN_TARGETS, build, tiny_workflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 

@@ -1,9 +1,13 @@
-# Shared set-up: configuration validation, the dataset/shard enumeration, input functions.
+# Shared set-up: configuration validation, the datasets and their shards, global wildcard
+# constraints, the stage targets that `rule all` and `rule demo` collect, and the few helpers
+# that rules of several stages use. The stage files hold rules only (`snakemake --lint` wants
+# functions apart from rules): each input is a lambda over avexplain.paths beside its rule.
 import functools
 
 from avexplain import config as avconfig
-from avexplain import feature_settings as avfeatures
-from avexplain import manifest as avmanifest
+from avexplain import names, paths
+from avexplain.data import manifest as avmanifest
+from avexplain.provenance import describe_features
 from avexplain.shards import shard_ids
 
 # Stop before any job when the configuration is wrong, naming the key and what was expected.
@@ -18,6 +22,9 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     media="|".join(MEDIA_DATASETS),
     shard=r"\d{3}",
+    backbone="|".join(names.BACKBONES),
+    model="|".join(names.MODELS),
+    seed=r"\d+",
 
 
 @functools.cache
@@ -30,9 +37,9 @@ def shards(dataset):
     return shard_ids(num_videos(dataset), config["datasets"][dataset]["shard_size"])
 
 
-def manifest_inputs(wildcards):
-    """The annotation files a dataset's manifest is built from, so edits trigger a rebuild."""
-    return avmanifest.input_files(config, wildcards.dataset)
+def media_of(dataset):
+    """The datasets whose videos, clips and stores `dataset` is made of (AVR: its members)."""
+    return config["datasets"][dataset].get("members", [dataset])
 
 
 # Each stage's .smk registers a function dataset -> [final files of that stage]; `rule all` and
@@ -40,46 +47,46 @@ def manifest_inputs(wildcards):
 STAGE_TARGETS = []
 
 
-def data_targets(dataset):
-    targets = [f"data/{dataset}/manifest.csv", f"data/{dataset}/audit.md"]
-    if dataset in MEDIA_DATASETS:
-        targets += [f"data/{dataset}/clips/shard-{s}" for s in shards(dataset)]
-    return targets
-
-
-STAGE_TARGETS.append(data_targets)
-
-
 def targets_for(datasets):
     return [t for d in datasets for stage in STAGE_TARGETS for t in stage(d)]
 
 
-# --- features stage (features.smk) ---
-BACKBONES = ["vgg19", "resnet152", "vggish", "mc3_18"]
-
-# Stop at parse time when the feature settings cannot work for a dataset (e.g. a chunk size
-# that does not divide the shard size), naming the config key.
-for _dataset in MEDIA_DATASETS:
-    avfeatures.check_settings(config, _dataset)
+def train_seeds(dataset):
+    return avconfig.section_for(config, "train", dataset)["seeds"]
 
 
-def feature_targets(dataset):
-    # AVR has no store of its own: avexplain.store.open_union reads the AVE and LLP stores
-    if dataset not in MEDIA_DATASETS:
-        return []
-    backbones = avfeatures.settings_for(config, dataset)["backbones"]
-    return [f"features/{dataset}/{b}.zarr" for b in backbones]
+def explained(dataset, model, name):
+    """A file of the trained model that is explained: the one of the dataset's first seed."""
+    return paths.trained(dataset, model, train_seeds(dataset)[0], name)
 
 
-STAGE_TARGETS.append(feature_targets)
+def model_inputs(wildcards):
+    """The manifest(s), class list and feature stores a job on a trained model of
+    `wildcards.dataset` reads (AVR: its members' stores and manifests, after its own).
+    """
+    backbones = [
+        config["models"]["visual_backbone"],
+        config["models"]["audio_backbone"],
+    ]
+    media = media_of(wildcards.dataset)
+    return {
+        "manifests": [
+            paths.manifest(d) for d in dict.fromkeys([wildcards.dataset, *media])
+        ],
+        "classes": paths.classes(wildcards.dataset),
+        "stores": [paths.store(m, b) for m in media for b in backbones],
+    }
 
 
-def feature_settings(wildcards):
-    return avfeatures.settings_for(config, wildcards.media)
+def explain_inputs(wildcards):
+    """model_inputs plus the explained model's checkpoint and test predictions."""
+    return {
+        **model_inputs(wildcards),
+        "checkpoint": explained(wildcards.dataset, wildcards.model, "checkpoint.pt"),
+        "predictions": explained(wildcards.dataset, wildcards.model, "predictions.npz"),
+    }
 
 
-def weight_inputs(wildcards):
-    """Pretrained weights come from the prefetch rule's cache, so it runs (once) first."""
-    if feature_settings(wildcards)["weights"] == "pretrained":
-        return [f"{config['features']['cache_dir']}/prefetched.json"]
-    return []
+def provenance_caption(datasets):
+    """What a report caption says of where its numbers come from."""
+    return describe_features(config, datasets)

@@ -1,4 +1,17 @@
-# Stage 1-3: annotation files -> manifest + audit; download (or generate) videos; decode clips.
+# Stages 1-3: annotation files -> manifest + audit; download (or generate) videos; decode clips.
+
+
+STAGE_TARGETS.append(
+    lambda dataset: [
+        paths.manifest(dataset),
+        paths.audit(dataset),
+        *(
+            paths.clips(dataset, s)
+            for s in shards(dataset)
+            if dataset in MEDIA_DATASETS
+        ),
+    ]
+)
 
 
 # Bookkeeping over a few files: on a cluster these run on the login node, where they take
@@ -10,12 +23,13 @@ localrules:
 
 rule manifest:
     input:
-        manifest_inputs,
+        # the annotation files the manifest is built from, so that edits trigger a rebuild
+        lambda wc: avmanifest.input_files(config, wc.dataset),
     output:
-        manifest="data/{dataset}/manifest.csv",
-        classes="data/{dataset}/classes.txt",
-        audit_md="data/{dataset}/audit.md",
-        audit_json="data/{dataset}/audit.json",
+        manifest=paths.manifest(),
+        classes=paths.classes(),
+        audit_md=paths.audit(ext="md"),
+        audit_json=paths.audit(ext="json"),
     log:
         "logs/manifest/{dataset}.log",
     benchmark:
@@ -26,13 +40,13 @@ rule manifest:
         "../scripts/manifest.py"
 
 
-# Videos land in data/{media}/videos/, a cache that is not a Snakemake output: re-running a shard
-# (after a code or config change) never deletes what was already downloaded.
+# Videos land in the download cache (paths.videos), which is not a Snakemake output: re-running
+# a shard (after a code or config change) never deletes what was already downloaded.
 rule download:
     input:
-        manifest="data/{media}/manifest.csv",
+        manifest=paths.manifest("{media}"),
     output:
-        status="data/{media}/download/shard-{shard}.csv",
+        status=paths.download_status(),
     log:
         "logs/download/{media}/shard-{shard}.log",
     benchmark:
@@ -40,21 +54,17 @@ rule download:
     conda:
         "../../envs/avexplain.yaml"
     params:
-        video_dir="data/{media}/videos",
+        video_dir=paths.videos(),
     script:
         "../scripts/download.py"
 
 
 rule missing:
     input:
-        manifest="data/{media}/manifest.csv",
-        status=lambda wc: expand(
-            "data/{media}/download/shard-{shard}.csv",
-            media=wc.media,
-            shard=shards(wc.media),
-        ),
+        manifest=paths.manifest("{media}"),
+        status=lambda wc: [paths.download_status(wc.media, s) for s in shards(wc.media)],
     output:
-        missing="data/{media}/missing.csv",
+        missing=paths.missing(),
     log:
         "logs/missing/{media}.log",
     benchmark:
@@ -67,11 +77,11 @@ rule missing:
 
 rule decode:
     input:
-        status="data/{media}/download/shard-{shard}.csv",
+        status=paths.download_status(),
         # the present-fraction check gates all decoding: no compute is spent on a failed download
-        missing="data/{media}/missing.csv",
+        missing=paths.missing(),
     output:
-        clips=directory("data/{media}/clips/shard-{shard}"),
+        clips=directory(paths.clips()),
     log:
         "logs/decode/{media}/shard-{shard}.log",
     benchmark:

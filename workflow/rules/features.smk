@@ -3,9 +3,21 @@
 # done; finalize validates all shards and renames the store into place (docs/features.md).
 import os
 
+from avexplain.features import settings as avfeatures
 
-wildcard_constraints:
-    backbone="|".join(BACKBONES),
+# Stop at parse time when the feature settings cannot work for a dataset (e.g. a chunk size
+# that does not divide the shard size), naming the config key.
+for _dataset in MEDIA_DATASETS:
+    avfeatures.check_settings(config, _dataset)
+
+# AVR has no store of its own: avexplain.features.store.open_union reads the members' stores.
+STAGE_TARGETS.append(
+    lambda dataset: [
+        paths.store(dataset, b)
+        for b in avfeatures.settings_for(config, dataset)["backbones"]
+        if dataset in MEDIA_DATASETS
+    ]
+)
 
 
 # Downloads every published weight file into the cache; a local rule so that on a cluster it
@@ -25,29 +37,34 @@ rule prefetch_weights:
         "../../envs/avexplain.yaml"
     params:
         cache_dir=lambda wildcards, output: os.path.dirname(output.record),
-        backbones=BACKBONES,
+        backbones=names.BACKBONES,
     script:
         "../scripts/prefetch_weights.py"
 
 
 rule extract_features:
     input:
-        clips="data/{media}/clips/shard-{shard}",
-        manifest="data/{media}/manifest.csv",
-        weights=weight_inputs,
+        clips=paths.clips(),
+        manifest=paths.manifest("{media}"),
+        # pretrained weights come from the prefetch rule's cache, so it runs (once) first
+        weights=lambda wc: (
+            rules.prefetch_weights.output.record
+            if avfeatures.settings_for(config, wc.media)["weights"] == "pretrained"
+            else []
+        ),
     output:
-        marker="features/{media}/.staging/{backbone}.shards/shard-{shard}.json",
+        marker=paths.shard_marker(),
     log:
         "logs/features/{media}/{backbone}/shard-{shard}.log",
     benchmark:
         "benchmarks/out/features/{media}/{backbone}/shard-{shard}.tsv"
     conda:
         "../../envs/avexplain.yaml"
-    threads: lambda wc: 1 + feature_settings(wc)["decode_workers"]
+    threads: lambda wc: 1 + avfeatures.settings_for(config, wc.media)["decode_workers"]
     resources:
         gpu=1,
     params:
-        settings=feature_settings,
+        settings=lambda wc: avfeatures.settings_for(config, wc.media),
         clip=config["clip"],
         seed=config["seed"],
         shard_size=lambda wc: config["datasets"][wc.media]["shard_size"],
@@ -57,14 +74,11 @@ rule extract_features:
 
 rule finalize_features:
     input:
-        markers=lambda wc: expand(
-            "features/{media}/.staging/{backbone}.shards/shard-{shard}.json",
-            media=wc.media,
-            backbone=wc.backbone,
-            shard=shards(wc.media),
-        ),
+        markers=lambda wc: [
+            paths.shard_marker(wc.media, wc.backbone, s) for s in shards(wc.media)
+        ],
     output:
-        store=directory("features/{media}/{backbone}.zarr"),
+        store=directory(paths.store()),
     log:
         "logs/features/{media}/{backbone}/finalize.log",
     benchmark:

@@ -1,10 +1,10 @@
-from avexplain import decode
+from avexplain.data import decode
 from avexplain.logs import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+with log_to(snakemake.log[0]):
     decode.run(
-        snakemake.input.status,  # noqa: F821
-        snakemake.output.clips,  # noqa: F821
-        snakemake.config["clip"],  # noqa: F821
-        workers=snakemake.threads,  # noqa: F821
+        snakemake.input.status,
+        snakemake.output.clips,
+        snakemake.config["clip"],
+        workers=snakemake.threads,
     )

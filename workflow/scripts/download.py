@@ -1,9 +1,9 @@
-# Fetch (or render) the videos of one manifest shard; see avexplain.download.
-from avexplain import download
+# Fetch (or render) the videos of one manifest shard; see avexplain.data.download.fetch.
+from avexplain.data.download import fetch
 from avexplain.logs import log_to
 
 with log_to(snakemake.log[0]):
-    download.download_shard(
+    fetch.download_shard(
         snakemake.config,
         snakemake.wildcards.media,
         snakemake.input.manifest,

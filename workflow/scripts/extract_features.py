@@ -1,4 +1,4 @@
-from avexplain import extract
+from avexplain.features import extract
 from avexplain.logs import log_to
 
 with log_to(snakemake.log[0]):

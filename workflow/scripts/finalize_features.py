@@ -1,4 +1,4 @@
-from avexplain import store
+from avexplain.features import store
 from avexplain.logs import log_to
 
 with log_to(snakemake.log[0]) as log:

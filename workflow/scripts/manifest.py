@@ -1,5 +1,5 @@
-from avexplain import manifest
+from avexplain.data import manifest
 from avexplain.logs import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
-    manifest.run(snakemake.config, snakemake.wildcards.dataset, dict(snakemake.output.items()))  # noqa: F821
+with log_to(snakemake.log[0]):
+    manifest.run(snakemake.config, snakemake.wildcards.dataset, dict(snakemake.output.items()))

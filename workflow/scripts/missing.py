@@ -1,9 +1,9 @@
 # Gather the missing videos of all shards; stop when too few are present.
-from avexplain import download
+from avexplain.data.download import fetch
 from avexplain.logs import log_to
 
 with log_to(snakemake.log[0]):
-    download.collect_missing(
+    fetch.collect_missing(
         snakemake.config,
         snakemake.wildcards.media,
         snakemake.input.manifest,

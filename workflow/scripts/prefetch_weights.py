@@ -1,4 +1,4 @@
-from avexplain import weights
+from avexplain.features import weights
 from avexplain.logs import log_to
 
 with log_to(snakemake.log[0]):

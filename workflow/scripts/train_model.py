@@ -1,5 +1,5 @@
-from avexplain import train
 from avexplain.logs import log_to
+from avexplain.training import train
 
 with log_to(snakemake.log[0]):
     train.train(

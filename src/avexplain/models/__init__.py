@@ -12,12 +12,12 @@ from functools import partial
 from torch import nn
 
 from avexplain.config import ConfigError
-from avexplain.model_names import NAMES
 from avexplain.models.base import Model, VisualModel
 from avexplain.models.baselines import AudioBaseline, AverageEnsemble, VisualBaseline
 from avexplain.models.explainers import ABN, CAM
 from avexplain.models.fusion import AttentionFusion, FiLM, Relationship
 from avexplain.models.stan import STAN, STANAudio
+from avexplain.names import MODELS as NAMES
 
 REGISTRY = {
     "stan": partial(STAN, audio=True),
@@ -34,7 +34,7 @@ REGISTRY = {
     "film": FiLM,
     "attention_fusion": AttentionFusion,
 }
-assert list(REGISTRY) == NAMES, "avexplain.model_names lists the models of REGISTRY"
+assert list(REGISTRY) == NAMES, "avexplain.names.MODELS lists the models of REGISTRY"
 MODEL_KEYS = ("embed_dim", "dropout", "space_gate_kernel", "time_gate_hidden")
 
 __all__ = ["NAMES", "REGISTRY", "Model", "VisualModel", "build"]

@@ -1,0 +1,332 @@
+"""Download stage: every video of a manifest shard ends as `present` (a file in the cache) or
+`missing` (with a short reason); one video never fails the job.
+
+Sources per dataset kind:
+- llp: YouTube by id through yt-dlp, cut to the clip's [start, end); or `source.local_dir`.
+- ave: members of the AVE zip at `source.zip_url` (downloaded once); or `source.local_dir`.
+- synth: rendered by `avexplain.data.datasets.synth.render`.
+- custom: linked (or copied) from `video_dir`, keeping the file's extension.
+
+The cache `data/{dataset}/videos/` is never cleared: files already there and readable are
+reused, so a rerun only fetches what is still missing. Files are written under `.partial/` and
+moved into place when complete, so a killed job never leaves a half file in the cache.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from avexplain.config import ConfigError
+from avexplain.data.manifest import read_manifest
+from avexplain.data.download.youtube import Unavailable, YtDlpDownloader
+from avexplain.data.download.local import LocalFolder, link_or_copy
+from avexplain.data.download.zip import ArchiveError, ZipMembers, ensure_zip
+from avexplain.files import VIDEO_EXTENSIONS
+from avexplain.shards import shard_slice
+
+log = logging.getLogger(__name__)
+
+STATUS_COLUMNS = ["video_id", "status", "path", "reason"]
+MISSING_COLUMNS = ["video_id", "source", "reason"]
+YOUTUBE_URL = "https://www.youtube.com/watch?v={youtube_id}"
+
+Downloader = Callable[[str, float, float, Path], "Path | None"]
+
+
+class Missing(Exception):
+    """This video cannot be had; the message is the reason recorded in the status file."""
+
+
+class TooFewVideos(RuntimeError):
+    """Fewer videos than `download.min_present_fraction` could be had."""
+
+
+
+
+def is_valid_video(path: Path) -> bool:
+    """True when `path` is a non-empty file that opens as media with a video stream."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return len(container.streams.video) > 0
+    except (av.FFmpegError, OSError, ValueError):
+        return False
+
+
+def cached_video(video_dir: Path, video_id: str) -> Path | None:
+    """The readable cached file of `video_id`, whatever its extension, or None."""
+    for ext in VIDEO_EXTENSIONS:
+        path = video_dir / f"{video_id}{ext}"
+        if path.exists() and is_valid_video(path):
+            return path
+    return None
+
+
+def with_retries(
+    fetch: Callable[[], object],
+    retries: int,
+    backoff_s: float,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+):
+    """Call `fetch` up to `retries + 1` times, waiting backoff_s * 2**attempt between tries.
+
+    `Unavailable` is not retried (the video is gone); the last exception is re-raised.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return fetch()
+        except Unavailable:
+            raise
+        except Exception as exc:
+            if attempt == retries:
+                raise
+            wait = backoff_s * 2**attempt
+            log.info("%s: try %d failed (%s); retrying in %.1f s", what, attempt + 1, exc, wait)
+            sleep(wait)
+    return None  # unreachable: the loop returns or raises
+
+
+
+
+class _Sources:
+    """Per-shard state of one dataset's source: folder indexes and the open zip, built lazily."""
+
+    def __init__(self, config, dataset, video_dir, partial, downloader, zip_path, sleep):
+        self.config = config
+        self.dataset = dataset
+        self.ds = config["datasets"][dataset]
+        self.kind = self.ds["kind"]
+        self.source = self.ds.get("source") or {}
+        self.video_dir = video_dir
+        self.partial = partial
+        self.downloader = downloader
+        self.zip_path = zip_path
+        self.sleep = sleep
+        dl = config["download"]
+        self.retries = int(dl["retries"])
+        self.backoff_s = float(dl["backoff_s"])
+        self._folder: LocalFolder | None = None
+        self._zip: ZipMembers | None = None
+
+    def key(self, name: str) -> str:
+        return f"datasets.{self.dataset}.source.{name}"
+
+    def folder(self, path: str, key: str) -> LocalFolder:
+        if self._folder is None:
+            self._folder = LocalFolder(path, key)
+        return self._folder
+
+    def from_folder(self, row, path: str, key: str) -> Path:
+        src = self.folder(path, key).find(row.video_id)
+        if src is None:
+            raise Missing(f"not in {key.rsplit('.', 1)[-1]} ({path})")
+        dst = self.partial / f"{row.video_id}{src.suffix.lower()}"
+        link_or_copy(src, dst)
+        return dst
+
+    def fetch(self, row) -> Path:
+        """Write the video of `row` under the partial folder and return its path, or raise."""
+        if self.kind == "synth":
+            from avexplain.data.datasets import synth  # imported here: only synth needs its rendering stack
+
+            out = self.partial / f"{row.video_id}.mp4"
+            synth.render(row.video_id, self.config, out)
+            return out
+        if self.kind == "custom":
+            src = Path(row.source) if row.source else None
+            if src is not None and src.is_file():
+                dst = self.partial / f"{row.video_id}{src.suffix.lower()}"
+                link_or_copy(src, dst)
+                return dst
+            key = f"datasets.{self.dataset}.video_dir"
+            if not self.ds.get("video_dir"):
+                raise ConfigError(f"config key '{key}' is empty: set it to the folder of videos")
+            return self.from_folder(row, self.ds["video_dir"], key)
+        if self.source.get("local_dir"):
+            return self.from_folder(row, self.source["local_dir"], self.key("local_dir"))
+        if self.kind == "llp":
+            return self.from_youtube(row)
+        if self.kind == "ave":
+            return self.from_zip(row)
+        raise ConfigError(
+            f"dataset '{self.dataset}' of kind '{self.kind}' has no videos to download"
+        )
+
+    def from_youtube(self, row) -> Path:
+        template = self.source.get("url_template") or YOUTUBE_URL
+        url = template.format(youtube_id=row.source)
+        out = self.partial / f"{row.video_id}.mp4"
+        downloader = self.downloader or YtDlpDownloader()
+        try:
+            written = with_retries(
+                lambda: downloader(url, float(row.start), float(row.end), out),
+                self.retries,
+                self.backoff_s,
+                row.video_id,
+                self.sleep,
+            )
+        except Exception as exc:
+            text = str(exc) or type(exc).__name__
+            raise Missing(
+                text if text.startswith("yt-dlp") else f"download failed: {text}"
+            ) from exc
+        return Path(written) if written else out
+
+    def from_zip(self, row) -> Path:
+        if not self.source.get("zip_url"):
+            raise Missing(
+                f"no source configured: set {self.key('zip_url')} (the AVE_Dataset.zip link) "
+                f"or {self.key('local_dir')} (a folder of <VideoID>.mp4)"
+            )
+        if self._zip is None:
+            path = ensure_zip(
+                self.source["zip_url"],
+                self.zip_path,
+                self.source.get("zip_sha256"),
+                self.retries,
+                self.backoff_s,
+                sha_key=self.key("zip_sha256"),
+                sleep=self.sleep,
+            )
+            self._zip = ZipMembers(path)
+        member = self._zip.find(row.video_id, row.source)
+        if member is None:
+            raise Missing(f"not in zip ({self.zip_path.name})")
+        out = self.partial / f"{row.video_id}{Path(member).suffix.lower() or '.mp4'}"
+        self._zip.extract(member, out)
+        return out
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def download_shard(
+    config: dict,
+    dataset: str,
+    manifest_csv: str | Path,
+    shard: str | int,
+    video_dir: str | Path,
+    status_csv: str | Path,
+    downloader: Downloader | None = None,
+    zip_path: str | Path | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Fetch the videos of one manifest shard into `video_dir`; write and return the status.
+
+    `downloader(url, start, end, out_path)` replaces yt-dlp for LLP (tests inject one; see
+    avexplain.data.download.youtube for the contract). `zip_path` is where the AVE archive is kept
+    (default: beside `video_dir`). Errors of the whole source (a bad archive checksum, an
+    archive that cannot be downloaded) raise; errors of one video make it `missing`.
+    """
+    manifest = read_manifest(manifest_csv)
+    rows = manifest.iloc[
+        shard_slice(shard, config["datasets"][dataset]["shard_size"], len(manifest))
+    ]
+    video_dir = Path(video_dir)
+    partial = video_dir / ".partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    zip_path = Path(zip_path) if zip_path else video_dir.parent / "AVE_Dataset.zip"
+    sources = _Sources(config, dataset, video_dir, partial, downloader, zip_path, sleep)
+    status = []
+    try:
+        for row in tqdm(list(rows.itertuples()), desc=f"{dataset} shard {shard}", unit="video"):
+            status.append(_one(row, sources, video_dir))
+    finally:
+        sources.close()
+    table = pd.DataFrame(status, columns=STATUS_COLUMNS)
+    _write_csv(table, status_csv)
+    counts = table["status"].value_counts().to_dict()
+    log.info("%s shard %s: %s", dataset, shard, counts)
+    return table
+
+
+def _one(row, sources: _Sources, video_dir: Path) -> list:
+    cached = cached_video(video_dir, row.video_id)
+    if cached is not None:
+        return [row.video_id, "present", str(cached), ""]
+    try:
+        part = sources.fetch(row)
+        if not is_valid_video(part):
+            part.unlink(missing_ok=True)
+            raise Missing("fetched file is not a readable video")
+        final = video_dir / f"{row.video_id}{part.suffix}"
+        os.replace(part, final)
+        return [row.video_id, "present", str(final), ""]
+    except Missing as exc:
+        reason = str(exc)
+    except (ConfigError, ArchiveError):
+        raise  # these concern every video of the source: stop with the message
+    except Exception as exc:  # one video's failure must not stop the shard
+        log.exception("%s: unexpected error", row.video_id)
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+    # drop what a failed fetch left behind (yt-dlp's .part and per-format files included)
+    for leftover in sources.partial.glob(glob.escape(row.video_id) + ".*"):
+        leftover.unlink(missing_ok=True)
+    log.info("%s: missing (%s)", row.video_id, reason)
+    return [row.video_id, "missing", "", reason]
+
+
+def _write_csv(table: pd.DataFrame, path: str | Path) -> None:
+    """Write atomically, so a killed job never leaves a truncated table behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def collect_missing(
+    config: dict,
+    dataset: str,
+    manifest_csv: str | Path,
+    status_csvs: list[str | Path],
+    out_csv: str | Path,
+) -> pd.DataFrame:
+    """Write every missing video (manifest order) with its reason; stop when too few are present.
+
+    A manifest video in no status file (its shard not run) counts as missing. The table is
+    written before the present-fraction check raises, so the reasons are there to read.
+    """
+    manifest = read_manifest(manifest_csv)
+    status = pd.concat(
+        [pd.read_csv(p, dtype=str, keep_default_na=False) for p in status_csvs]
+        or [pd.DataFrame(columns=STATUS_COLUMNS)],
+        ignore_index=True,
+    )
+    by_id = status.drop_duplicates("video_id", keep="last").set_index("video_id")
+    merged = manifest[["video_id", "source"]].join(by_id, on="video_id")
+    merged["status"] = merged["status"].fillna("missing")
+    merged["reason"] = merged["reason"].fillna("no download status (its shard was not run)")
+    missing = merged.loc[merged["status"] != "present", MISSING_COLUMNS].reset_index(drop=True)
+    _write_csv(missing, out_csv)
+
+    total = len(manifest)
+    present = total - len(missing)
+    threshold = float(config["download"]["min_present_fraction"])
+    log.info("%s: %d of %d videos present, %d missing", dataset, present, total, len(missing))
+    if total and present / total < threshold:
+        common = collections.Counter(missing["reason"]).most_common(5)
+        reasons = "\n".join(f"  {n:6d} x {reason}" for reason, n in common)
+        raise TooFewVideos(
+            f"dataset '{dataset}': only {present} of {total} videos are present "
+            f"({present / total:.1%}), below download.min_present_fraction = {threshold:g}.\n"
+            f"Most common reasons:\n{reasons}\n"
+            f"Every missing video and its reason: {out_csv}. Provide the videos (see "
+            f"docs/download.md, e.g. datasets.{dataset}.source.local_dir) or lower "
+            "download.min_present_fraction."
+        )
+    return missing

@@ -1,0 +1,128 @@
+"""Where each backbone's weights come from: seeded random, the published release, or a local file.
+
+Published weights are described by data (a torchvision weight enum or a release URL), fetched once
+into a cache by `prefetch` (the `prefetch_weights` rule, run where there is internet) and only ever
+read from that cache by extraction jobs, so compute nodes never download."""
+
+from __future__ import annotations
+
+from avexplain.names import BACKBONES
+
+from avexplain.files import sha256
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.hub import download_url_to_file
+from torchvision.models import ResNet152_Weights, VGG19_Weights
+from torchvision.models.video import MC3_18_Weights
+
+log = logging.getLogger(__name__)
+
+# ResNet-152 V1 (the original He et al. weights) is what the STAN-era feature releases used;
+# V2 is a later, differently trained checkpoint that would not reproduce them.
+TORCHVISION_WEIGHTS = {
+    "vgg19": VGG19_Weights.IMAGENET1K_V1,
+    "resnet152": ResNet152_Weights.IMAGENET1K_V1,
+    "mc3_18": MC3_18_Weights.KINETICS400_V1,
+}
+# The PyTorch port of VGGish (harritaylor/torchvggish, release v0.1); the PCA parameters are a
+# separate file of the same release.
+VGGISH_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
+VGGISH_PCA_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth"
+PREFETCH_COMMAND = "snakemake --cores 1 prefetch_weights"
+
+
+class WeightsMissingError(FileNotFoundError):
+    """Pretrained weights are needed but are not in the cache (and jobs never download)."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    state_dict: dict | None  # None: keep the seeded random initialisation
+    description: str  # recorded in every output: pretrained:<file>, random:<seed>, <path> sha256:..
+
+
+def urls(backbone: str) -> list[str]:
+    if backbone == "vggish":
+        return [VGGISH_URL, VGGISH_PCA_URL]
+    return [TORCHVISION_WEIGHTS[backbone].url]
+
+
+def cached_file(cache_dir: str | Path, url: str) -> Path:
+    return Path(cache_dir) / url.rsplit("/", 1)[-1]
+
+
+def _hash_prefix(url: str) -> str | None:
+    # torchvision and torchvggish name files <name>-<first hex digits of sha256>.pth
+    stem = url.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    tail = stem.rsplit("-", 1)[-1]
+    return tail if len(tail) >= 8 and all(c in "0123456789abcdef" for c in tail) else None
+
+
+def prefetch(cache_dir: str | Path, backbones=BACKBONES, record: str | Path | None = None) -> dict:
+    """Download every published weight file of `backbones` into `cache_dir` (once), checking the
+    hash prefix in the file name; write a JSON record of the files and their sha256."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for backbone in backbones:
+        for url in urls(backbone):
+            dst = cached_file(cache_dir, url)
+            if dst.exists():
+                log.info("%s: %s already cached", backbone, dst)
+            else:
+                log.info("%s: downloading %s -> %s", backbone, url, dst)
+                download_url_to_file(url, str(dst), hash_prefix=_hash_prefix(url), progress=True)
+            files[dst.name] = {"backbone": backbone, "url": url, "sha256": sha256(dst)}
+    if record:
+        Path(record).write_text(json.dumps(files, indent=2) + "\n")
+    return files
+
+
+
+
+def resolve(backbone: str, setting: str, cache_dir: str | Path, seed: int) -> Weights:
+    """Turn the `features.weights` setting (random | pretrained | <path>) into a state dict.
+
+    <path> is a file (used for the one backbone) or a folder holding `<backbone>.pth`."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone '{backbone}' (expected one of {', '.join(BACKBONES)})")
+    if setting == "random":
+        return Weights(None, f"random:{seed}")
+    if setting == "pretrained":
+        path = cached_file(cache_dir, urls(backbone)[0])
+        if not path.exists():
+            raise WeightsMissingError(
+                f"pretrained {backbone} weights are not in the cache '{cache_dir}' "
+                f"(config key features.cache_dir; expected {path}). Extraction jobs never download: "
+                f"fetch them once on a machine with internet with `{PREFETCH_COMMAND}`, or set "
+                "features.weights: random for an offline demo."
+            )
+        return Weights(_load(path), f"pretrained:{path.name}")
+    path = Path(setting)
+    if path.is_dir():
+        path = path / f"{backbone}.pth"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"config key features.weights is '{setting}': expected 'random', 'pretrained' or a "
+            f"weight file / folder of <backbone>.pth files, but {path} does not exist"
+        )
+    return Weights(_load(path), f"{path} sha256:{sha256(path)}")
+
+
+def _load(path: Path) -> dict:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def vggish_pca(cache_dir: str | Path) -> dict | None:
+    """The VGGish PCA parameters (pca_eigen_vectors 128x128, pca_means 128) if cached."""
+    path = cached_file(cache_dir, VGGISH_PCA_URL)
+    return _load(path) if path.exists() else None

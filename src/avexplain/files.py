@@ -1,0 +1,44 @@
+"""Small file utilities every stage uses: content hashes, atomic writes, video file names."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+# Containers ffmpeg decodes that people keep videos in; the download stage and the custom
+# dataset's audit both use this list.
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".mkv",
+    ".webm",
+    ".mov",
+    ".avi",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".3gp",
+)
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename, so a reader (or a killed
+    job) never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if isinstance(data, str):
+        tmp.write_text(data)
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,2 @@
+"""Test helpers shared by tests/ and benchmarks/: random stores, tiny clips, small models, the
+workflow runner and a local SLURM cluster. Not used by the pipeline."""

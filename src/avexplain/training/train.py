@@ -1,0 +1,390 @@
+"""Training and evaluation of one model on one dataset with one seed (paper section 4).
+
+Protocol: Adam with the same step schedule and seed for every model; after every epoch the
+model is scored on the validation split, and the weights with the best validation mAP are the
+result (`checkpoint.pt`), evaluated once on the test split (`predictions.npz`, `metrics.json`).
+
+Features come from the stores (`avexplain.training.splits`). The splits are read once and kept on
+the device while their stored size together stays within `train.in_memory_max_gb` (on a GPU:
+`train.gpu_memory_fraction` of its memory); the others are streamed: each batch's chunks are
+read by dask threads while the model works on the previous batch. Batches hold the same videos
+in the same order either way, so both paths give the same result.
+
+Determinism and resumption: the model is initialised from the seed; epoch e shuffles with
+numpy's generator seeded [seed, e] and reseeds torch (dropout) from the same pair, so an epoch
+depends only on the weights it starts from. After every epoch `resume.pt` (weights, optimizer,
+schedule, best weights, history) is written atomically; a re-run after a kill continues from it
+and ends with exactly the result of an uninterrupted run."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from avexplain import models as avmodels
+from avexplain.config import ConfigError, config_hash, section_for
+from avexplain.devices import pick_device
+from avexplain.provenance import code_version
+from avexplain.training import metrics as avmetrics
+from avexplain.training import splits as avsplits
+
+log = logging.getLogger(__name__)
+KILL_ENV = "AVEXPLAIN_TEST_KILL_AFTER_EPOCH"  # tests: SIGKILL the job once that epoch is saved
+TRAIN_KEYS = (
+    "seeds",
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_step",
+    "lr_gamma",
+    "weight_decay",
+    "device",
+    "in_memory_max_gb",
+    "gpu_memory_fraction",
+    "stream_workers",
+)
+# settings that change how features reach the model, not the result (both paths are identical)
+NOT_IN_RESULT = ("seeds", "stream_workers", "in_memory_max_gb", "gpu_memory_fraction")
+
+
+def settings_for(config: dict, dataset: str) -> dict:
+    """The `train` section with the dataset's overrides applied."""
+    settings = section_for(config, "train", dataset)
+    missing = [k for k in TRAIN_KEYS if k not in settings]
+    if missing:
+        raise ConfigError(f"config section 'train' lacks {missing}")
+    return settings
+
+
+def _seed_of(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+def make_deterministic(threads: int | None = None) -> None:
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    if threads:
+        torch.set_num_threads(threads)
+
+
+# --- batches -----------------------------------------------------------------------------
+
+
+class InMemory:
+    """A split read once, on the device; float16 as stored (half the memory), float32 per batch.
+
+    Read block by block straight into the device tensors, so loading a 27 GB split onto a GPU
+    never holds more than one block (LOAD_BLOCK videos) in host memory."""
+
+    streaming = False
+    LOAD_BLOCK = 256
+
+    def __init__(self, split: avsplits.LazySplit, device: torch.device, workers: int):
+        # the stored float16 values (exact), standardized per batch exactly as `split.read` does
+        self.visual = torch.empty(split.visual_shape, dtype=torch.float16, device=device)
+        self.audio = torch.empty(split.audio_shape, dtype=torch.float16, device=device)
+        for start in range(0, len(split), self.LOAD_BLOCK):
+            block = slice(start, min(start + self.LOAD_BLOCK, len(split)))
+            visual, audio = split.read(np.arange(block.start, block.stop), workers, stored=True)
+            self.visual[block] = torch.from_numpy(visual)
+            self.audio[block] = torch.from_numpy(audio)
+        self.targets = torch.from_numpy(split.targets).to(device)
+        self.norms = [
+            None if norm is None else [torch.as_tensor(x, device=device) for x in norm]
+            for norm in (split.visual_norm, split.audio_norm)
+        ]
+        self.device = device
+
+    def _standardize(self, values, norm):
+        if norm is None:
+            return values
+        return (values - norm[0]) / norm[1]
+
+    def batches(self, rows_per_batch):
+        for rows in rows_per_batch:
+            index = torch.as_tensor(rows, device=self.device)
+            yield (
+                self._standardize(self.visual[index].float(), self.norms[0]),
+                self._standardize(self.audio[index].float(), self.norms[1]),
+                self.targets[index],
+            )
+
+
+class Streaming:
+    """A split read batch by batch from the stores, the next batch prefetched in a thread."""
+
+    streaming = True
+
+    def __init__(self, split: avsplits.LazySplit, device: torch.device, workers: int):
+        self.split, self.device, self.workers = split, device, workers
+        self.targets = torch.from_numpy(split.targets)
+
+    def _read(self, rows):
+        visual, audio = self.split.read(rows, self.workers)
+        return torch.from_numpy(visual), torch.from_numpy(audio), self.targets[rows]
+
+    def batches(self, rows_per_batch):
+        rows_per_batch = list(rows_per_batch)
+        if not rows_per_batch:
+            return
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(self._read, rows_per_batch[0])
+            for k in range(len(rows_per_batch)):
+                visual, audio, targets = pending.result()
+                if k + 1 < len(rows_per_batch):
+                    pending = pool.submit(self._read, rows_per_batch[k + 1])
+                yield (
+                    visual.to(self.device, non_blocking=True),
+                    audio.to(self.device, non_blocking=True),
+                    targets.to(self.device),
+                )
+
+
+def memory_budget(settings: dict, device: torch.device) -> float:
+    """Bytes of stored features the splits of a job may hold in memory: on CUDA a share of the
+    GPU's memory (`train.gpu_memory_fraction`: AVR's 27 GB of maps fit an 80 GB GPU), else
+    `train.in_memory_max_gb` of host memory."""
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        return settings["gpu_memory_fraction"] * total
+    return settings["in_memory_max_gb"] * 1e9
+
+
+def data_sources(splits: dict, settings: dict, device: torch.device, force: str | None = None):
+    """Each split held in memory while the budget lasts (in split order), else streamed."""
+    left = memory_budget(settings, device)
+    sources = {}
+    for name, split in splits.items():
+        streaming = force == "stream" or (force is None and split.nbytes > left)
+        log.info(
+            "%s split of %d videos, %.2f GB stored: %s",
+            name,
+            len(split),
+            split.nbytes / 1e9,
+            "streamed from the store" if streaming else f"held in memory ({device})",
+        )
+        kind = Streaming if streaming else InMemory
+        sources[name] = kind(split, device, settings["stream_workers"])
+        left -= 0 if streaming else split.nbytes
+    return sources
+
+
+def chunks_of(rows: np.ndarray, size: int) -> list[np.ndarray]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+# --- the loop ----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def predict(model, source, num: int, batch_size: int) -> dict[str, np.ndarray]:
+    """Sigmoid scores (and attention, where the model has it) for rows 0..num-1 in order."""
+    model.eval()
+    parts: dict[str, list] = {"scores": [], "space_attention": [], "time_attention": []}
+    for visual, audio, _ in source.batches(chunks_of(np.arange(num), batch_size)):
+        out = model(visual, audio)
+        parts["scores"].append(torch.sigmoid(out["logits"]).float().cpu().numpy())
+        for key in ("space_attention", "time_attention"):
+            if out[key] is not None:
+                parts[key].append(out[key].float().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in parts.items() if v}
+
+
+def run_epoch(model, optimizer, source, rows_per_batch) -> list[float]:
+    """One pass of Adam steps over the batches; the loss of every batch."""
+    model.train()
+    losses = []
+    for visual, audio, targets in source.batches(rows_per_batch):
+        loss = model.loss(model(visual, audio), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _fingerprint(dataset, name, seed, settings, model_config, sizes) -> str:
+    return config_hash(
+        {
+            "dataset": dataset,
+            "model": name,
+            "seed": seed,
+            "train": {k: v for k, v in settings.items() if k not in NOT_IN_RESULT},
+            "models": model_config,
+            "sizes": sizes,
+        }
+    )
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def train(
+    config: dict,
+    dataset: str,
+    model_name: str,
+    seed: int,
+    out_dir: str | Path,
+    root: str | Path = ".",
+    threads: int | None = None,
+    force_source: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train, select on validation mAP, evaluate on test; write checkpoint.pt,
+    predictions.npz and metrics.json (this seed) into `out_dir`; return the metrics record."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings_for(config, dataset)
+    model_config = {k: v for k, v in config["models"].items() if k != "names"}
+    make_deterministic(threads)
+    device = pick_device(settings["device"], "train.device")
+    splits = {s: avsplits.open_split(config, dataset, s, root) for s in avsplits.SPLITS}
+    train_split = splits["train"]
+    t, h, w, dv = train_split.visual_shape[1:]
+    da = train_split.audio_shape[-1]
+    dims = {
+        "visual_dim": dv,
+        "audio_dim": da,
+        "num_classes": len(train_split.classes),
+        "time_steps": t,
+        "grid": [h, w],
+    }
+    torch.manual_seed(seed)
+    model = avmodels.build(model_name, model_config, **{**dims, "grid": (h, w)}).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
+    )
+    schedule = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=settings["lr_step"], gamma=settings["lr_gamma"]
+    )
+    sources = data_sources(splits, settings, device, force_source)
+    sizes = {s: len(sp) for s, sp in splits.items()}
+    fingerprint = _fingerprint(dataset, model_name, seed, settings, model_config, sizes)
+
+    state = {"epoch": 0, "best": None, "history": []}
+    resume_path = out_dir / "resume.pt"
+    if resume_path.exists():
+        saved = torch.load(resume_path, map_location=device, weights_only=False)
+        if saved.get("fingerprint") == fingerprint:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            state = saved["state"]
+            log.info("resuming %s after epoch %d", resume_path, state["epoch"])
+        else:
+            log.info("ignoring %s: written for other settings", resume_path)
+
+    kill_after = int(os.environ.get(KILL_ENV, "-1"))
+    batch_size = settings["batch_size"]
+    epochs = range(state["epoch"], settings["epochs"])
+    bar = tqdm(epochs, desc=f"{dataset}/{model_name}/seed-{seed}", disable=not progress)
+    for epoch in bar:
+        started = time.perf_counter()
+        torch.manual_seed(_seed_of(seed, epoch))
+        order = np.random.default_rng([seed, epoch]).permutation(sizes["train"])
+        losses = run_epoch(model, optimizer, sources["train"], chunks_of(order, batch_size))
+        schedule.step()
+        val = predict(model, sources["val"], sizes["val"], batch_size)
+        val_metrics = avmetrics.evaluate(splits["val"].targets, val["scores"])
+        record = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "val": val_metrics,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        state["history"].append(record)
+        best = state["best"]
+        if best is None or val_metrics["mAP"] > best["val"]["mAP"]:
+            state["best"] = {
+                "epoch": epoch + 1,
+                "val": val_metrics,
+                "weights": copy.deepcopy(model.state_dict()),
+            }
+        state["epoch"] = epoch + 1
+        bar.set_postfix(loss=f"{record['loss']:.3f}", val_mAP=f"{val_metrics['mAP']:.1f}")
+        log.info("epoch %d: %s", epoch + 1, json.dumps({k: record[k] for k in record}))
+        _save_atomic(
+            {
+                "fingerprint": fingerprint,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "state": state,
+            },
+            resume_path,
+        )
+        if epoch + 1 == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    best = state["best"]
+    model.load_state_dict(best["weights"])
+    test = predict(model, sources["test"], sizes["test"], batch_size)
+    test_metrics = avmetrics.evaluate(splits["test"].targets, test["scores"])
+    meta = {
+        "model": model_name,
+        "dataset": dataset,
+        "seed": seed,
+        "classes": train_split.classes,
+        "visual_backbone": config["models"]["visual_backbone"],
+        "audio_backbone": config["models"]["audio_backbone"],
+        "model_config": model_config,
+        "dims": dims,
+        "best_epoch": best["epoch"],
+        "features": train_split.provenance,
+        "config_hash": config_hash({"models": model_config, "train": settings}),
+        "code_version": code_version(),
+    }
+    _save_atomic({"state_dict": best["weights"], "meta": meta}, out_dir / "checkpoint.pt")
+    np.savez_compressed(
+        out_dir / "predictions.npz",
+        video_ids=splits["test"].video_ids,
+        targets=splits["test"].targets,
+        **test,
+    )
+    result = {
+        **{k: meta[k] for k in ("model", "dataset", "seed", "best_epoch")},
+        "test": test_metrics,
+        "val": best["val"],
+        "history": state["history"],
+        "provenance": {
+            k: meta[k]
+            for k in (
+                "visual_backbone",
+                "audio_backbone",
+                "features",
+                "config_hash",
+                "code_version",
+            )
+        },
+        "device": str(device),
+        "data_path": "streamed" if sources["train"].streaming else "in memory",
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    resume_path.unlink(missing_ok=True)
+    return result
+
+
+def load_trained(checkpoint_path: str | Path, device: str | torch.device = "cpu"):
+    """(model in eval mode, meta dict) from a checkpoint written by `train`."""
+    saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    meta = saved["meta"]
+    dims = dict(meta["dims"], grid=tuple(meta["dims"]["grid"]))
+    model = avmodels.build(meta["model"], meta["model_config"], **dims)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval(), meta

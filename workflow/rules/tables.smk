@@ -1,0 +1,118 @@
+# Stage 7: every paper table, ours beside the paper's numbers (resources/paper_numbers.yaml), as
+# CSV, Markdown and an HTML page for the report (`snakemake --report results/report.html`),
+# grouped there by paper and dataset.
+from avexplain.tables import recognition as avrecognition
+from avexplain.tables import stan_table3 as avtable3
+
+STAGE_TARGETS.append(
+    lambda dataset: (
+        [
+            paths.table("stan_table1"),
+            paths.table("stan_table2"),
+            paths.table("stan_table3"),
+            *([paths.table("synth_explanations")] if dataset == "synth" else []),
+        ]
+        if dataset in config["run_datasets"]
+        else []
+    )
+)
+
+
+# Tables read small files: on a cluster they run on the login node.
+localrules:
+    recognition_tables,
+    pointing_game_table3,
+    synth_explanations_table,
+
+
+rule recognition_tables:
+    input:
+        results=list(avrecognition.inputs(config).values()),
+        paper=paths.PAPER_NUMBERS,
+    output:
+        table1_csv=paths.table("stan_table1", "csv"),
+        table1_md=paths.table("stan_table1", "md"),
+        table1_html=report(
+            paths.table("stan_table1", "html"),
+            caption="../report/recognition_tables.rst",
+            category="STAN paper",
+            subcategory="Tables",
+            labels={"result": "Table 1: ablation of STAN"},
+        ),
+        table2_csv=paths.table("stan_table2", "csv"),
+        table2_md=paths.table("stan_table2", "md"),
+        table2_html=report(
+            paths.table("stan_table2", "html"),
+            caption="../report/recognition_tables.rst",
+            category="STAN paper",
+            subcategory="Tables",
+            labels={"result": "Table 2: explanation models and audio-visual learners"},
+        ),
+    log:
+        "logs/tables/recognition.log",
+    benchmark:
+        "benchmarks/out/tables/recognition.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        results=avrecognition.inputs(config),
+        run_datasets=config["run_datasets"],
+        provenance=provenance_caption(config["run_datasets"]),
+    script:
+        "../scripts/recognition_tables.py"
+
+
+rule pointing_game_table3:
+    input:
+        **avtable3.inputs(config),
+        paper=paths.PAPER_NUMBERS,
+    output:
+        csv=paths.table("stan_table3", "csv"),
+        md=paths.table("stan_table3", "md"),
+        html=report(
+            paths.table("stan_table3", "html"),
+            caption="../report/pointing_game_table3.rst",
+            category="STAN paper",
+            subcategory="Tables",
+            labels={"result": "Table 3: pointing game for sounds"},
+        ),
+    log:
+        "logs/tables/stan_table3.log",
+    benchmark:
+        "benchmarks/out/tables/stan_table3.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        datasets=avtable3.datasets(config),
+        provenance=provenance_caption(avtable3.datasets(config)),
+    script:
+        "../scripts/pointing_game_table3.py"
+
+
+rule synth_explanations_table:
+    input:
+        **{
+            m: paths.ground_truth("synth", m)
+            for m in config["explain"]["ground_truth_models"]
+        },
+    output:
+        csv=paths.table("synth_explanations", "csv"),
+        md=paths.table("synth_explanations", "md"),
+        html=report(
+            paths.table("synth_explanations", "html"),
+            caption="../report/synth_explanations_table.rst",
+            category="STAN paper",
+            subcategory="synth",
+            labels={"result": "Explanations against the synth ground truth"},
+        ),
+    log:
+        "logs/tables/synth_explanations.log",
+    benchmark:
+        "benchmarks/out/tables/synth_explanations.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        models=config["explain"]["ground_truth_models"],
+        provenance=provenance_caption(["synth"]),
+    script:
+        "../scripts/synth_explanations_table.py"
