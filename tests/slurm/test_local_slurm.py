@@ -13,7 +13,9 @@ def test_missing_binaries_or_root_are_named(monkeypatch, tmp_path):
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert "needs root" in missing_requirements()
     monkeypatch.setattr("os.geteuid", lambda: 0)
-    monkeypatch.setattr("avexplain.testing.slurm._which", lambda name: None if name == "slurmd" else name)
+    monkeypatch.setattr(
+        "avexplain.testing.slurm._which", lambda name: None if name == "slurmd" else name
+    )
     assert "slurmd" in missing_requirements()
 
 
