@@ -39,10 +39,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from workflow_runner import copy_workflow  # noqa: E402
 
 DATASET = "synth"
-# STAN and one model of each other family module of avexplain.models (baselines, explainers,
-# fusion); the two with space attention are perturbation-tested.
-MODELS = ["stan", "visual_baseline", "av_abn", "attention_fusion"]
-PERTURBED = ["stan", "av_abn"]
+# On a GPU: STAN and one model of each other family module of avexplain.models (baselines,
+# explainers, fusion), the two with space attention perturbation-tested. The CPU rehearsal runs
+# STAN alone (every stage and code path still runs; each model is a dozen seconds of job start).
+MODELS = {"gpu": ["stan", "visual_baseline", "av_abn", "attention_fusion"], "cpu": ["stan"]}
+PERTURBED = {"gpu": ["stan", "av_abn"], "cpu": ["stan"]}
 SEED = 0  # train.seeds of the check's config
 
 # Tolerances of run D against the float32 CPU run R (docs/gpu_check.md says why each).
@@ -74,15 +75,15 @@ TARGETS = [
 # --- the pipeline's configuration -------------------------------------------------------
 
 
-def check_config(config: dict, device: str, precision: str) -> dict:
-    """config.yaml made tiny (as tests/tiny_run.py, 8 videos so the test split has 2) with
-    every stage on `device`. Dropout is off: CUDA and CPU generators draw different masks, and
+def check_config(config: dict, device: str, precision: str, mode: str) -> dict:
+    """config.yaml made tiny (as tests/tiny_run.py; 8 videos in one shard, so that the test
+    split has 2) with every stage on `device` and `mode`'s models. Dropout is off: CUDA and CPU generators draw different masks, and
     without it training is a function of its inputs alone, comparable across devices."""
     config = json.loads(json.dumps(config))
     config["run_datasets"] = [DATASET]
     config["clip"].update(segments=4, size=64)
     config["datasets"][DATASET].update(
-        num_videos=8, shard_size=4, classes=2, splits=[0.5, 0.25, 0.25]
+        num_videos=8, shard_size=8, classes=2, splits=[0.5, 0.25, 0.25]
     )
     feats = config["features"]
     feats.update(device=device, precision=precision)
@@ -92,14 +93,14 @@ def check_config(config: dict, device: str, precision: str) -> dict:
         frames_per_segment={"vgg19": 1, "resnet152": 1, "mc3_18": 4},
         backbones=["resnet152", "vggish"],
     )
-    config["models"].update(names=MODELS, dropout=0.0)
+    config["models"].update(names=MODELS[mode], dropout=0.0)
     config["train"].update(device=device, seeds=[SEED])
     config["train"]["overrides"][DATASET] = {"epochs": 5, "batch_size": 4}
     config["explain"].update(
         device=device,
         noise_levels=[0.0, 0.5, 1.0],
         draws=50,
-        perturbation_models=PERTURBED,
+        perturbation_models=PERTURBED[mode],
         ground_truth_models=["stan"],
         attention_videos=2,
         baseline_draws=5,
@@ -107,20 +108,22 @@ def check_config(config: dict, device: str, precision: str) -> dict:
     return config
 
 
-def pipeline_targets() -> list[str]:
-    out = [f"results/{DATASET}/{m}/metrics.json" for m in MODELS]
-    out += [f"results/{DATASET}/{m}/perturbation.json" for m in PERTURBED]
-    return out + [f"results/{DATASET}/stan/ground_truth.json", f"results/{DATASET}/stan/attention"]
+def pipeline_targets(mode: str, figures: bool = True) -> list[str]:
+    """What the check builds (the attention figures, CPU-only, only in run D)."""
+    out = [f"results/{DATASET}/{m}/metrics.json" for m in MODELS[mode]]
+    out += [f"results/{DATASET}/{m}/perturbation.json" for m in PERTURBED[mode]]
+    out.append(f"results/{DATASET}/stan/ground_truth.json")
+    return out + ([f"results/{DATASET}/stan/attention"] if figures else [])
 
 
 def feature_stores() -> list[str]:
     return [f"features/{DATASET}/{b}.zarr" for b in ("resnet152", "vggish")]
 
 
-def write_workflow(dest: Path, device: str, precision: str) -> Path:
+def write_workflow(dest: Path, device: str, precision: str, mode: str) -> Path:
     root = copy_workflow(dest)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config = check_config(config, device, precision)
+    config = check_config(config, device, precision, mode)
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return root
 
@@ -136,7 +139,7 @@ def copy_outputs(src: Path, dest: Path, folder: str) -> None:
 # --- provenance ----------------------------------------------------------------------------
 
 
-def device_records(run: Path) -> dict[str, list[tuple[str, str]]]:
+def device_records(run: Path, mode: str) -> dict[str, list[tuple[str, str]]]:
     """(file, recorded device) of every output that records one, by kind of job."""
     records = {"extract": [], "store": [], "train": [], "aggregate": [], "perturbation": []}
     for marker in sorted(run.glob(f"features/{DATASET}/.staging/*.shards/shard-*.json")):
@@ -147,21 +150,26 @@ def device_records(run: Path) -> dict[str, list[tuple[str, str]]]:
         attrs = zarr.open_group(run / store, mode="r").attrs
         for dev in attrs.get("devices") or [None]:
             records["store"].append((store, dev))
-    for model in MODELS:
+    for model in MODELS[mode]:
         seed_file = run / f"results/{DATASET}/{model}/seed-{SEED}/metrics.json"
         records["train"].append((str(seed_file), json.loads(seed_file.read_text()).get("device")))
         agg = json.loads((run / f"results/{DATASET}/{model}/metrics.json").read_text())
         for seed, rec in agg["per_seed"].items():
             records["aggregate"].append((f"{model} seed {seed}", rec.get("device")))
-    for model in PERTURBED:
+    for model in PERTURBED[mode]:
         path = run / f"results/{DATASET}/{model}/perturbation.json"
         records["perturbation"].append((str(path), json.loads(path.read_text()).get("device")))
     return records
 
 
-def provenance_problems(records: dict, device: str) -> list[str]:
+def provenance_problems(records: dict, device: str, mode: str) -> list[str]:
     """Every job that computes on a device must say it ran on `device` (cuda, cuda:0, cpu)."""
-    expected = {"extract": 2 * 2, "store": 2, "train": len(MODELS), "perturbation": len(PERTURBED)}
+    expected = {
+        "extract": 2,  # two backbones, one shard
+        "store": 2,
+        "train": len(MODELS[mode]),
+        "perturbation": len(PERTURBED[mode]),
+    }
     problems = []
     for kind, rows in records.items():
         if len(rows) < expected.get(kind, 1):
@@ -270,13 +278,13 @@ def compare_perturbation(a: Path, b: Path, name: str) -> list[str]:
     return problems
 
 
-def compare_downstream(run_d: Path, run_r: Path) -> list[str]:
+def compare_downstream(run_d: Path, run_r: Path, mode: str) -> list[str]:
     """Training and explanations of D against R's CPU ones on the same stores."""
     from avexplain import compare
 
     ignore = compare.VOLATILE_KEYS | RUN_KEYS | {"checkpoint", "code_version"}
     problems = []
-    for model in MODELS:
+    for model in MODELS[mode]:
         folder = f"results/{DATASET}/{model}/seed-{SEED}"
         problems += compare.compare_path(
             run_d / folder / "metrics.json",
@@ -292,7 +300,7 @@ def compare_downstream(run_d: Path, run_r: Path) -> list[str]:
             f"{folder}/predictions.npz",
             SCORES_ATOL,
         )
-    for model in PERTURBED:
+    for model in PERTURBED[mode]:
         rel = f"results/{DATASET}/{model}/perturbation.json"
         problems += compare_perturbation(run_d / rel, run_r / rel, rel)
     rel = f"results/{DATASET}/stan/ground_truth.json"
@@ -474,7 +482,8 @@ class Check:
 
     def pipeline(self, run: Path, targets: list[str], log: Path, *extra: str) -> None:
         cmd = [self.snakemake, "--profile", "profiles/local", "--cores", str(self.cores)]
-        self.run([*cmd, *extra, *targets], log, cwd=run, timeout=900)
+        # options after the targets: some take several values (--rerun-triggers)
+        self.run([*cmd, *targets, *extra], log, cwd=run, timeout=900)
 
 
 def main(argv=None) -> int:
@@ -493,6 +502,7 @@ def main(argv=None) -> int:
         print("gpu_check: no GPU (torch sees no CUDA device); --cpu rehearses on the CPU")
         return 2
     device = "cpu" if args.cpu else "cuda"
+    mode = "cpu" if args.cpu else "gpu"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = (args.out or ROOT / "benchmarks" / "out" / "gpu_check" / stamp).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -504,13 +514,13 @@ def main(argv=None) -> int:
     # 1. run D on the device; its provenance names the device
     def device_run(log):
         # auto: bfloat16 where the device has it natively, as a user's run would be
-        write_workflow(runs["device"], device, "auto")
-        check.pipeline(runs["device"], [*feature_stores(), *pipeline_targets()], log)
+        write_workflow(runs["device"], device, "auto", mode)
+        check.pipeline(runs["device"], [*feature_stores(), *pipeline_targets(mode)], log)
 
     def provenance(log):
-        records = device_records(runs["device"])
+        records = device_records(runs["device"], mode)
         log.write_text(json.dumps(records, indent=1) + "\n")
-        problems = provenance_problems(records, device)
+        problems = provenance_problems(records, device, mode)
         if problems:
             raise AssertionError("; ".join(problems))
         return {"records": sum(len(r) for r in records.values())}
@@ -518,7 +528,7 @@ def main(argv=None) -> int:
     # 2. run R: float32 on the CPU; features from D's clips, then training and explanations on
     #    D's stores (each stage compared on identical inputs)
     def reference_features(log):
-        write_workflow(runs["reference"], "cpu", "float32")
+        write_workflow(runs["reference"], "cpu", "float32", mode)
         copy_outputs(runs["device"], runs["reference"], "data")
         check.pipeline(runs["reference"], feature_stores(), log, "--rerun-triggers", "mtime")
 
@@ -534,7 +544,8 @@ def main(argv=None) -> int:
         shutil.rmtree(ref / "features.float32", ignore_errors=True)
         os.replace(ref / "features", ref / "features.float32")
         copy_outputs(runs["device"], ref, "features")
-        check.pipeline(ref, pipeline_targets(), log, "--rerun-triggers", "mtime")
+        targets = pipeline_targets(mode, figures=False)
+        check.pipeline(ref, targets, log, "--rerun-triggers", "mtime")
         from avexplain import compare
 
         # the stores R trained on must be D's, untouched (else the comparison is not on
@@ -544,7 +555,7 @@ def main(argv=None) -> int:
             raise AssertionError("run R re-extracted the features: " + "; ".join(same[:3]))
 
     def downstream_compare(log):
-        problems = compare_downstream(runs["device"], runs["reference"])
+        problems = compare_downstream(runs["device"], runs["reference"], mode)
         log.write_text("\n".join(problems) + "\n")
         if problems:
             raise AssertionError(f"{len(problems)} differences: " + "; ".join(problems[:5]))
