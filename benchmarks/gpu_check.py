@@ -47,17 +47,26 @@ PERTURBED = {"gpu": ["stan", "av_abn"], "cpu": ["stan"]}
 SEED = 0  # train.seeds of the check's config
 
 # Tolerances of run D against the float32 CPU run R (docs/gpu_check.md says why each).
-FEATURES_RTOL = 0.05  # per value: |d - r| <= rtol |r| + atol ...
-FEATURES_ATOL_RMS = 0.05  # ... with atol = 0.05 x the store's RMS value
+FEATURES_RTOL = 0.1  # per value: |d - r| <= rtol |r| + atol ...
+FEATURES_ATOL_RMS = 0.1  # ... with atol = 0.1 x the store's RMS value
 FEATURES_REL_RMS = 0.03  # and over the store: ||d - r|| / ||r|| <= 0.03
 TRAIN_RTOL, TRAIN_ATOL = 0.02, 0.02  # metrics.json (percent metrics, losses), same inputs
 SCORES_ATOL = 0.01  # predictions.npz: scores and attention weights in [0, 1]
 GROUND_TRUTH_ATOL = 0.02  # hit rates, MAE, AUC, Spearman correlations
 PERTURB_Z = 4.0  # perturbation TVDs: different noise draws, compared in distribution
 PERTURB_ATOL = 1e-3
-# Keys that differ between the two runs by construction (the device, and what hashes it).
+# Keys that differ between the two runs by construction (the device, what hashes it, and the
+# code version when a commit lands between the runs).
 RUN_KEYS = frozenset(
-    {"device", "devices", "precision", "config_hash", "spec_digest", "checkpoint_sha256"}
+    {
+        "device",
+        "devices",
+        "precision",
+        "config_hash",
+        "spec_digest",
+        "checkpoint_sha256",
+        "code_version",
+    }
 )
 
 # Issue 15's GPU targets: (step, ratio key, minimum, what it means)
@@ -282,7 +291,7 @@ def compare_downstream(run_d: Path, run_r: Path, mode: str) -> list[str]:
     """Training and explanations of D against R's CPU ones on the same stores."""
     from avexplain import compare
 
-    ignore = compare.VOLATILE_KEYS | RUN_KEYS | {"checkpoint", "code_version"}
+    ignore = compare.VOLATILE_KEYS | RUN_KEYS | {"checkpoint"}
     problems = []
     for model in MODELS[mode]:
         folder = f"results/{DATASET}/{model}/seed-{SEED}"
@@ -573,7 +582,7 @@ def main(argv=None) -> int:
     # 3. the benchmarks, each ratio against its target
     enforce = not args.cpu
     if args.cpu:  # toy sizes: every code path, seconds each
-        extract_args = "--n 2 --n-audio 4 --segments 2 --size 64 --frames 1 --repeats 1"
+        extract_args = "--n 1 --n-audio 2 --segments 1 --size 64 --frames 1 --repeats 1"
         extract_args += " --workers 1 --no-rss --batch-size 16"
         train_args = f"--scale {args.train_scale or 0.001} --batch-size 8 --workers 2"
         perturb_args = "--videos 1 --levels 2 --draws 10 --h 2 --dv 64 --da 16 --classes 4"
