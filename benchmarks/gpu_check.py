@@ -503,6 +503,13 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--train-scale", type=float, default=None, help="benchmarks/train.py --scale (GPU: 1)"
     )
+    ap.add_argument(
+        "--scratch",
+        type=Path,
+        default=os.environ.get("TMPDIR"),
+        help="where benchmarks/train.py writes its store (27 GB at --train-scale 1; node-local "
+        "disk, or the read bound measures the network); default $TMPDIR, else the output folder",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -599,7 +606,7 @@ def main(argv=None) -> int:
         return {"ratios": ratios, "targets": judge("bench_extract", ratios, enforce)}
 
     def bench_train(log):
-        work = out / "train-store"
+        work = Path(args.scratch or out) / f"gpu_check-train-store-{stamp}"
         cmd = [py, str(bench / "train.py"), "--device", device, "--dir", str(work)]
         try:
             text = check.run([*cmd, *train_args.split()], log, timeout=900)
