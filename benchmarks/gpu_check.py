@@ -403,7 +403,8 @@ class GpuSampler:
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -431,6 +432,7 @@ class GpuSampler:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+            self.reader.join(timeout=10)  # it writes to self.out until nvidia-smi's output ends
             self.out.close()
 
 
