@@ -170,3 +170,28 @@ def test_cpu_rehearsal_passes_and_writes_its_summary(tmp_path):
     run = out / "pipeline" / "device"
     assert (run / "results/synth/stan/attention").is_dir()
     assert (run / "results/synth/stan/ground_truth.json").is_file()
+
+
+def test_gpu_sampler_keeps_each_steps_peaks(tmp_path, monkeypatch):
+    """A stand-in nvidia-smi printing `memory.used, utilization.gpu` lines, as the real one
+    does with --format=csv,noheader,nounits."""
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'for i in $(seq 1 200); do echo "$((1000 + i)), $((i % 7 * 10))"; sleep 0.01; done\n'
+        "echo '[N/A], [N/A]'; exec sleep 30\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    start = time.time()
+    sampler = gpu_check.GpuSampler(tmp_path / "smi.csv")
+    deadline = time.time() + 20
+    while len(sampler.samples) < 200 and time.time() < deadline:
+        time.sleep(0.05)
+    sampler.stop()
+    peaks = sampler.window(start, time.time())
+    assert peaks["samples"] == 200  # the [N/A] line is skipped
+    assert peaks["peak_memory_mib"] == 1200 and peaks["peak_utilization_percent"] == 60
+    assert sampler.window(start - 10, start - 5) is None
+    assert len((tmp_path / "smi.csv").read_text().splitlines()) == 201  # header + samples
