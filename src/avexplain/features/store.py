@@ -286,6 +286,9 @@ def finalize(staging: str | Path, final: str | Path, marker_paths, rerun_hint: s
         "num_videos": int(n),
         "num_valid": int(valid.sum()),
         "shards": len(markers),
+        # where the shards were computed (from their markers): a GPU run can be checked from
+        # the store alone (benchmarks/gpu_check.py)
+        "devices": sorted({str(m.get("device", "unknown")) for m in markers}),
     }
     group.attrs.update(summary)
     with warnings.catch_warnings():
