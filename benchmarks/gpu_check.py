@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from avexplain import paths
+from avexplain.testing.workflow import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from workflow_runner import copy_workflow  # noqa: E402
 
 DATASET = "synth"
 # On a GPU: STAN and one model of each other family module of avexplain.models (baselines,
@@ -85,7 +86,7 @@ TARGETS = [
 
 
 def check_config(config: dict, device: str, precision: str, mode: str) -> dict:
-    """config.yaml made tiny (as tests/tiny_run.py; 8 videos in one shard, so that the test
+    """config.yaml made tiny (as avexplain.testing.workflow.tiny_workflow; 8 videos in one shard, so that the test
     split has 2) with every stage on `device` and `mode`'s models. Dropout is off: CUDA and CPU generators draw different masks, and
     without it training is a function of its inputs alone, comparable across devices."""
     config = json.loads(json.dumps(config))
@@ -119,14 +120,14 @@ def check_config(config: dict, device: str, precision: str, mode: str) -> dict:
 
 def pipeline_targets(mode: str, figures: bool = True) -> list[str]:
     """What the check builds (the attention figures, CPU-only, only in run D)."""
-    out = [f"results/{DATASET}/{m}/metrics.json" for m in MODELS[mode]]
-    out += [f"results/{DATASET}/{m}/perturbation.json" for m in PERTURBED[mode]]
-    out.append(f"results/{DATASET}/stan/ground_truth.json")
-    return out + ([f"results/{DATASET}/stan/attention"] if figures else [])
+    out = [paths.metrics(DATASET, m) for m in MODELS[mode]]
+    out += [paths.perturbation(DATASET, m, "json") for m in PERTURBED[mode]]
+    out.append(paths.ground_truth(DATASET, "stan"))
+    return out + ([paths.attention_figures(DATASET)] if figures else [])
 
 
 def feature_stores() -> list[str]:
-    return [f"features/{DATASET}/{b}.zarr" for b in ("resnet152", "vggish")]
+    return [paths.store(DATASET, b) for b in ("resnet152", "vggish")]
 
 
 def write_workflow(dest: Path, device: str, precision: str, mode: str) -> Path:
@@ -151,7 +152,7 @@ def copy_outputs(src: Path, dest: Path, folder: str) -> None:
 def device_records(run: Path, mode: str) -> dict[str, list[tuple[str, str]]]:
     """(file, recorded device) of every output that records one, by kind of job."""
     records = {"extract": [], "store": [], "train": [], "aggregate": [], "perturbation": []}
-    for marker in sorted(run.glob(f"features/{DATASET}/.staging/*.shards/shard-*.json")):
+    for marker in sorted(run.glob(paths.shard_marker(DATASET, "*", "*"))):
         records["extract"].append((str(marker), json.loads(marker.read_text()).get("device")))
     import zarr
 
@@ -160,13 +161,13 @@ def device_records(run: Path, mode: str) -> dict[str, list[tuple[str, str]]]:
         for dev in attrs.get("devices") or [None]:
             records["store"].append((store, dev))
     for model in MODELS[mode]:
-        seed_file = run / f"results/{DATASET}/{model}/seed-{SEED}/metrics.json"
+        seed_file = run / paths.trained(DATASET, model, SEED)
         records["train"].append((str(seed_file), json.loads(seed_file.read_text()).get("device")))
-        agg = json.loads((run / f"results/{DATASET}/{model}/metrics.json").read_text())
+        agg = json.loads((run / paths.metrics(DATASET, model)).read_text())
         for seed, rec in agg["per_seed"].items():
             records["aggregate"].append((f"{model} seed {seed}", rec.get("device")))
     for model in PERTURBED[mode]:
-        path = run / f"results/{DATASET}/{model}/perturbation.json"
+        path = run / paths.perturbation(DATASET, model, "json")
         records["perturbation"].append((str(path), json.loads(path.read_text()).get("device")))
     return records
 
@@ -294,7 +295,7 @@ def compare_downstream(run_d: Path, run_r: Path, mode: str) -> list[str]:
     ignore = compare.VOLATILE_KEYS | RUN_KEYS | {"checkpoint"}
     problems = []
     for model in MODELS[mode]:
-        folder = f"results/{DATASET}/{model}/seed-{SEED}"
+        folder = str(Path(paths.trained(DATASET, model, SEED)).parent)
         problems += compare.compare_path(
             run_d / folder / "metrics.json",
             run_r / folder / "metrics.json",
@@ -310,9 +311,9 @@ def compare_downstream(run_d: Path, run_r: Path, mode: str) -> list[str]:
             SCORES_ATOL,
         )
     for model in PERTURBED[mode]:
-        rel = f"results/{DATASET}/{model}/perturbation.json"
+        rel = paths.perturbation(DATASET, model, "json")
         problems += compare_perturbation(run_d / rel, run_r / rel, rel)
-    rel = f"results/{DATASET}/stan/ground_truth.json"
+    rel = paths.ground_truth(DATASET, "stan")
     problems += compare.compare_path(
         run_d / rel, run_r / rel, rel, atol=GROUND_TRUTH_ATOL, ignore_keys=ignore | {"provenance"}
     )
@@ -677,7 +678,7 @@ def main(argv=None) -> int:
 
 
 def resident_budget_mb(device: str) -> float | None:
-    """train.gpu_memory_fraction of the GPU's memory in MB (what avexplain.train holds on the
+    """train.gpu_memory_fraction of the GPU's memory in MB (what avexplain.training.train holds on the
     device); None on the CPU, where the target does not apply."""
     if device != "cuda":
         return None
