@@ -178,11 +178,23 @@ def read_status(status_csv) -> pd.DataFrame:
     return table
 
 
+def read_report(report_csv) -> pd.DataFrame:
+    """A shard's decode report (REPORT_COLUMNS), named in the error when it cannot be read."""
+    path = Path(report_csv)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no decode report (re-run the shard's decode job)")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in REPORT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table
+
+
 def decode_shard(status_csv, out_dir, clip_cfg: dict, workers: int = 1) -> pd.DataFrame:
     """Decode every present video of a shard into `out_dir`; returns the report table.
 
-    Missing videos are left out (they are listed in missing.csv); failures are rows of the
-    report, never exceptions.
+    Missing videos are left out; failures are rows of the report, never exceptions. Rule
+    `missing` merges both into missing.csv (stage `download` or `decode`, with the reason).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,56 @@ def _build(config: dict, dataset: str, root: Path):
     else:
         frame, classes, audit = _BUILDERS[kind].build(config, dataset, root)
     validate_manifest(frame, classes, dataset)
+    check_splits(frame, audit, ds, dataset)
     return frame, list(classes), audit.to_dict()
+
+
+class EmptySplitError(ValueError):
+    """A split of the manifest has no video: training or evaluation could not run on it."""
+
+
+def _split_advice(ds: dict, dataset: str, counts: dict[str, int]) -> str:
+    """What to change in the configuration or the inputs so that every split gets videos."""
+    kind = ds["kind"]
+    if kind == "custom":
+        return (
+            f"either add a `split` column (train, val or test) to datasets.{dataset}.labels_csv "
+            f"({ds.get('labels_csv')}) giving each split at least one video, or label more "
+            f"videos: without that column the {sum(counts.values())} videos are split 60/20/20 "
+            "(at least 5 give each split one)"
+        )
+    if kind == "synth":
+        return (
+            f"raise datasets.{dataset}.num_videos (now {ds.get('num_videos')}) or give every "
+            f"fraction of datasets.{dataset}.splits (now {ds.get('splits')}) a share"
+        )
+    if kind == "union":
+        return f"fix the split of its members ({', '.join(ds.get('members', []))})"
+    return (
+        f"check the split files datasets.{dataset}.splits: each must list videos of the "
+        "annotations (restore the published files, see resources/datasets/SOURCES.md)"
+    )
+
+
+def check_splits(frame: pd.DataFrame, audit: Audit, ds: dict, dataset: str) -> None:
+    """Record the empty splits in the audit and stop, naming the dataset, the split and what to
+    change: a model needs videos to train on, to choose its epoch on (val) and to be tested on."""
+    counts = {s: int((frame["split"] == s).sum()) for s in SPLITS}
+    empty = audit.check(
+        "empty_split",
+        "splits (train, val, test) without a single video",
+        "stops the manifest: training, model selection and evaluation each need their split",
+    )
+    for split, count in counts.items():
+        if count == 0:
+            empty.add({"split": split})
+    if empty.count:
+        names = ", ".join(item["split"] for item in empty.items)
+        shown = ", ".join(f"{s} {n}" for s, n in counts.items())
+        raise EmptySplitError(
+            f"dataset '{dataset}': split(s) {names} would have no video ({shown}). "
+            f"To fix it, {_split_advice(ds, dataset, counts)}; then run snakemake again."
+        )
 
 
 def count_videos(config: dict, dataset: str, root: str | Path = ".") -> int:
