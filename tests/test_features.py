@@ -95,7 +95,7 @@ def test_vggish_log_mel_patch():
 
 def test_weights_resolution(tmp_path):
     assert weights.resolve("vgg19", "random", tmp_path, 7).description == "random:7"
-    with pytest.raises(weights.WeightsMissingError, match="snakemake --cores 1 prefetch_weights"):
+    with pytest.raises(weights.WeightsMissingError, match="snakemake prefetch_weights --cores 1"):
         weights.resolve("resnet152", "pretrained", tmp_path / "cache", 0)
     torch.save(synthetic_state_dict("vggish"), tmp_path / "vggish.pth")
     w = weights.resolve("vggish", str(tmp_path), tmp_path, 0)  # a folder of <backbone>.pth

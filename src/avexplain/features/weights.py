@@ -6,6 +6,7 @@ read from that cache by extraction jobs, so compute nodes never download."""
 
 from __future__ import annotations
 
+from avexplain import rerun
 from avexplain.names import BACKBONES
 
 from avexplain.files import sha256
@@ -36,7 +37,11 @@ TORCHVISION_WEIGHTS = {
 # separate file of the same release.
 VGGISH_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
 VGGISH_PCA_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth"
-PREFETCH_COMMAND = "snakemake --cores 1 prefetch_weights"
+
+
+def prefetch_command() -> str:
+    """The command that fills the cache, with the run's own --configfile."""
+    return rerun.command("prefetch_weights")
 
 
 class WeightsMissingError(FileNotFoundError):
@@ -113,7 +118,7 @@ def _offline_message(cache_dir: Path, wanted, url: str, exc: Exception) -> str:
         "looks offline. Either\n"
         f"- copy these files (downloaded elsewhere) into features.cache_dir = {cache_dir}:\n"
         f"{listing}\n"
-        f"  then run `{PREFETCH_COMMAND}` again (it only checks files already there), or\n"
+        f"  then run `{prefetch_command()}` again (it only checks files already there), or\n"
         "- set features.weights: random (seeded random weights run offline; the numbers are then "
         "not the papers')."
     )
@@ -133,7 +138,7 @@ def resolve(backbone: str, setting: str, cache_dir: str | Path, seed: int) -> We
             raise WeightsMissingError(
                 f"pretrained {backbone} weights are not in the cache '{cache_dir}' "
                 f"(config key features.cache_dir; expected {path}). Extraction jobs never download: "
-                f"fetch them once on a machine with internet with `{PREFETCH_COMMAND}`, or set "
+                f"fetch them once on a machine with internet with `{prefetch_command()}`, or set "
                 "features.weights: random for an offline demo."
             )
         return Weights(_load(path), f"pretrained:{path.name}", str(path))
