@@ -86,7 +86,7 @@ def _build(config: dict, dataset: str, root: Path):
     else:
         frame, classes, audit = _BUILDERS[kind].build(config, dataset, root)
     validate_manifest(frame, classes, dataset)
-    check_splits(frame, audit, ds, dataset)
+    audit_splits(frame, audit)
     return frame, list(classes), audit.to_dict()
 
 
@@ -99,10 +99,10 @@ def _split_advice(ds: dict, dataset: str, counts: dict[str, int]) -> str:
     kind = ds["kind"]
     if kind == "custom":
         return (
-            f"either add a `split` column (train, val or test) to datasets.{dataset}.labels_csv "
-            f"({ds.get('labels_csv')}) giving each split at least one video, or label more "
-            f"videos: without that column the {sum(counts.values())} videos are split 60/20/20 "
-            "(at least 5 give each split one)"
+            f"give each split at least one video in the `split` column (train, val or test) of "
+            f"datasets.{dataset}.labels_csv ({ds.get('labels_csv')}), adding the column if it "
+            f"has none, or label more videos: without the column the {sum(counts.values())} "
+            "videos are split 60/20/20 (at least 5 give each split one)"
         )
     if kind == "synth":
         return (
@@ -117,25 +117,33 @@ def _split_advice(ds: dict, dataset: str, counts: dict[str, int]) -> str:
     )
 
 
-def check_splits(frame: pd.DataFrame, audit: Audit, ds: dict, dataset: str) -> None:
-    """Record the empty splits in the audit and stop, naming the dataset, the split and what to
-    change: a model needs videos to train on, to choose its epoch on (val) and to be tested on."""
-    counts = {s: int((frame["split"] == s).sum()) for s in SPLITS}
+def audit_splits(frame: pd.DataFrame, audit: Audit) -> None:
+    """Record the splits without a single video (require_splits stops the run on them)."""
     empty = audit.check(
         "empty_split",
         "splits (train, val, test) without a single video",
-        "stops the manifest: training, model selection and evaluation each need their split",
+        "stops the run before any job: training, model selection (val) and evaluation each "
+        "need their split",
     )
-    for split, count in counts.items():
-        if count == 0:
+    for split in SPLITS:
+        if not (frame["split"] == split).any():
             empty.add({"split": split})
-    if empty.count:
-        names = ", ".join(item["split"] for item in empty.items)
-        shown = ", ".join(f"{s} {n}" for s, n in counts.items())
-        raise EmptySplitError(
-            f"dataset '{dataset}': split(s) {names} would have no video ({shown}). "
-            f"To fix it, {_split_advice(ds, dataset, counts)}; then run snakemake again."
-        )
+
+
+def require_splits(config: dict, dataset: str, frame: pd.DataFrame, audit: dict) -> None:
+    """Raise EmptySplitError naming the dataset, the empty split(s) and what to change. Called
+    where the run is decided (the Snakefile's count at parse time, the manifest rule), so an
+    empty split never reaches training (it used to fail there with an IndexError)."""
+    empty = [item["split"] for item in audit["checks"]["empty_split"]["items"]]
+    if not empty:
+        return
+    counts = {s: int((frame["split"] == s).sum()) for s in SPLITS}
+    shown = ", ".join(f"{s} {n}" for s, n in counts.items())
+    advice = _split_advice(dataset_config(config, dataset), dataset, counts)
+    raise EmptySplitError(
+        f"dataset '{dataset}': split(s) {', '.join(empty)} would have no video ({shown}). "
+        f"To fix it, {advice}; then run snakemake again."
+    )
 
 
 def count_videos(config: dict, dataset: str, root: str | Path = ".") -> int:
@@ -145,7 +153,9 @@ def count_videos(config: dict, dataset: str, root: str | Path = ".") -> int:
         # synth makes exactly num_videos videos (checked when its manifest is built), and the
         # count must not need the generator at parse time.
         return int(ds["num_videos"])
-    return len(build_manifest(config, dataset, root)[0])
+    frame, _, audit = build_manifest(config, dataset, root)
+    require_splits(config, dataset, frame, audit)
+    return len(frame)
 
 
 def validate_manifest(frame: pd.DataFrame, classes: list[str], where: str) -> None:
@@ -208,6 +218,7 @@ def write(frame: pd.DataFrame, classes: list[str], audit: dict, outputs: dict) -
 def run(config: dict, dataset: str, outputs: dict, root: str | Path = ".") -> None:
     """Build `dataset`'s manifest and write manifest, classes, audit_md and audit_json outputs."""
     frame, classes, audit = build_manifest(config, dataset, root)
+    require_splits(config, dataset, frame, audit)
     write(frame, classes, audit, outputs)
     counts = {k: v["count"] for k, v in audit["checks"].items() if v["count"]}
     log.info(
