@@ -128,7 +128,8 @@ def drop_duplicate_content(rows: list[dict], root: Path, audit: Audit) -> list[d
     by_size: dict[int, list[int]] = {}
     for i, row in enumerate(rows):
         path = resolve(root, row["source"])
-        if path.is_file():
+        # empty files are no videos (the download stage reports them), not copies of each other
+        if path.is_file() and path.stat().st_size:
             by_size.setdefault(path.stat().st_size, []).append(i)
     groups: dict[str, list[int]] = {}
     for indices in by_size.values():
