@@ -244,9 +244,7 @@ def test_labels_csv_with_a_byte_order_mark(tmp_path, custom):
 
 
 def test_3gp_is_a_video_everywhere(tmp_path, custom):
-    (tmp_path / "labels.csv").write_text(
-        "video_id,labels,split\na,x,train\nb,x,val\nc,y,test\n"
-    )
+    (tmp_path / "labels.csv").write_text("video_id,labels,split\na,x,train\nb,x,val\nc,y,test\n")
     for name in ("a.3gp", "b.3GP", "c.mp4"):
         (tmp_path / "videos" / name).write_bytes(name.encode())
     _, _, audit = build_manifest(custom, "custom", tmp_path)
@@ -276,8 +274,7 @@ def test_chunk_videos_checked_only_for_backbones_the_dataset_uses(config):
 
 def test_identical_videos_in_two_splits_are_found_by_content(tmp_path, custom):
     (tmp_path / "labels.csv").write_text(
-        "video_id,labels,split\n"
-        + "a,x,train\nb,x,val\nc,y,test\nd,y,train\ncopy_of_c,y,train\n"
+        "video_id,labels,split\n" + "a,x,train\nb,x,val\nc,y,test\nd,y,train\ncopy_of_c,y,train\n"
     )
     for name, data in [("a", b"aa"), ("b", b"bb"), ("c", b"cc"), ("d", b"dd")]:
         (tmp_path / "videos" / f"{name}.mp4").write_bytes(data)

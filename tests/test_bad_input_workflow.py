@@ -58,9 +58,7 @@ def test_missing_csv_survives_the_failing_check(project):
     assert not (project / "data/custom/present.json").exists()
 
 
-def test_recovery_command_rebuilds_one_store_and_a_second_command_is_refused(
-    project, monkeypatch
-):
+def test_recovery_command_rebuilds_one_store_and_a_second_command_is_refused(project, monkeypatch):
     # a running command holds the folder (taken the way the Snakefile takes it)
     holder = subprocess.Popen(
         [

@@ -142,6 +142,8 @@ def decode_video(src, dst_mp4, dst_wav, clip_cfg: dict) -> tuple[str, list[str],
             info = probe(src)
         except Exception as exc:
             raise ValueError(f"unreadable video {src}: {exc}") from exc
+        if info.frame_count < 2:  # e.g. a picture saved under a video name: no rate, no motion
+            raise ValueError(f"a single frame (a still image?), not a video: {src}")
         check_complete(info)
         repairs = repairs_needed(info, clip_cfg)
         dst_mp4.parent.mkdir(parents=True, exist_ok=True)
