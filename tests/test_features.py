@@ -233,7 +233,10 @@ def test_finalize_detects_corrupted_chunk(tmp_path):
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF
     chunk.write_bytes(bytes(data))
-    with pytest.raises(store.StoreError, match="shard 001: rows 2-3 cannot be read"):
+    with pytest.raises(
+        store.StoreError,
+        match=r"shard 001: rows 2-3 \(videos synth-00002, synth-00003\) cannot be read",
+    ):
         store.finalize_backbone(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
     # a marker that does not match the data is refused too
     _extract(tmp_path, "synth", "vggish", "001", 2)
