@@ -133,7 +133,6 @@ def make_bad_files(folder) -> dict[str, str]:
     return kinds
 
 
-@pytest.mark.slow
 def test_bad_files_end_as_a_repaired_clip_or_a_reasoned_row(tmp_path):
     kinds = make_bad_files(tmp_path / "mine")
     assert len(kinds) >= 50
