@@ -1,7 +1,7 @@
-"""Feature stores: `features/{dataset}/{backbone}.zarr` (docs/formats.md, docs/features.md).
+"""Feature stores: `paths.store(dataset, backbone)` (docs/formats.md, docs/features.md).
 
 Life of a store: the first extraction job of a (dataset, backbone) creates the staging store
-`features/{dataset}/.staging/{backbone}.zarr` under a file lock, sized from the manifest. Each
+(`paths.staging_store`) under a file lock, sized from the manifest. Each
 shard job writes its disjoint, chunk-aligned rows, then its `valid` flags, then (last, atomically)
 a marker `.staging/{backbone}.shards/shard-{k}.json` with a checksum of what it wrote. Finalize
 checks every shard against its marker, consolidates the metadata and renames the staging store
@@ -291,6 +291,9 @@ def finalize(staging: str | Path, final: str | Path, marker_paths, rerun_hint: s
         "num_videos": int(n),
         "num_valid": int(valid.sum()),
         "shards": len(markers),
+        # where the shards were computed (from their markers): a GPU run can be checked from
+        # the store alone (benchmarks/gpu_check.py)
+        "devices": sorted({str(m.get("device", "unknown")) for m in markers}),
     }
     group.attrs.update(summary)
     with warnings.catch_warnings():

@@ -7,7 +7,7 @@ Sources per dataset kind:
 - synth: rendered by `avexplain.data.datasets.synth.render`.
 - custom: linked (or copied) from `video_dir`, keeping the file's extension.
 
-The cache `data/{dataset}/videos/` is never cleared: files already there and readable are
+The cache (`paths.videos`) is never cleared: files already there and readable are
 reused, so a rerun only fetches what is still missing. Files are written under `.partial/` and
 moved into place when complete, so a killed job never leaves a half file in the cache.
 """
