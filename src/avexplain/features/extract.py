@@ -291,7 +291,7 @@ def load_backbone(backbone: str, settings: dict, seed: int) -> Backbone:
         if pca is None:
             raise avweights.WeightsMissingError(
                 f"features.vggish_pca is true but the PCA parameters are not in "
-                f"{settings['cache_dir']}: run `{avweights.PREFETCH_COMMAND}`"
+                f"{settings['cache_dir']}: run `{avweights.prefetch_command()}`"
             )
     torch.manual_seed(seed)  # random weights: the same seed gives the same network everywhere
     return build(backbone, weights, settings, pca=pca)

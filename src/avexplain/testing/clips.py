@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -61,4 +62,8 @@ def make_dataset(root: Path, dataset: str, n: int, shard_size: int, failed=(), c
                 make_clip(folder, ids[i], i, clip)
                 lines.append(f"{ids[i]},ok,,")
         (folder / "report.csv").write_text("\n".join(lines) + "\n")
+    # what rule check_present writes when enough videos have a clip (extraction waits for it)
+    (root / paths.present(dataset)).write_text(
+        json.dumps({"dataset": dataset, "videos": n, "present": n - len(failed)}) + "\n"
+    )
     return ids

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from avexplain.files import open_text
 from avexplain.names import SPLITS
 from avexplain.data.audit import Audit, paper_comparison
 from avexplain.data.datasets.common import (
@@ -48,7 +49,7 @@ class Row:
 
 def read_rows(path: Path, display: str) -> list[Row]:
     rows = []
-    with open(path) as fh:
+    with open_text(path) as fh:
         for number, line in enumerate(fh, start=1):
             text = line.rstrip("\r\n")
             if not text.strip():
