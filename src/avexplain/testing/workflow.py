@@ -90,4 +90,5 @@ SYNTH_TARGETS = (
     "results/synth/stan/ground_truth.json",
     "results/synth/stan/attention",
     "results/tables/stan_table3.md",
+    "results/tables/synth_comparisons.md",
 )
