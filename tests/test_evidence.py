@@ -38,8 +38,10 @@ def _record(model, seeds=2, n=10):
         perturbation_test(model, visual, audio, levels, draws=20, seed=s)["tvd"]
         for s in range(seeds)
     ])  # fmt: skip
-    return {"noise_variances": levels,
-            "tvd_per_video": {m: tvd[:, :, j].tolist() for j, m in enumerate(ALL_MASKS)}}
+    return {
+        "noise_variances": levels,
+        "tvd_per_video": {m: tvd[:, :, j].tolist() for j, m in enumerate(ALL_MASKS)},
+    }
 
 
 def test_bootstrap_interval_and_verdict():
@@ -110,7 +112,6 @@ def test_constant_attention_fails_the_pointing_checks(truth):
 
 def test_attention_that_knows_where_and_when_passes_the_pointing_checks(truth):
     boxes, train_boxes, masks = truth
-    n = len(boxes)
     space = np.stack([
         np.stack([pointing.box_cells(b[str(t)], (H, W)).astype(float) for t in range(T)])
         for b in boxes

@@ -81,7 +81,10 @@ def test_table3_puts_paper_numbers_beside_ours(tmp_path, config):
     assert float(binary["synth_ours"]) == pytest.approx(0.5)  # 0.5 binarises to 1
     text = md.read_text()
     # the paper's three columns always, ours beside them (LLP and AVR not run here: dashes)
-    assert "| STAN (audio-visual) + soft attention | 0.25 | 0.46 | – | 0.40 | – | 0.37 | 0.25 | – |" in text
+    assert (
+        "| STAN (audio-visual) + soft attention | 0.25 | 0.46 | – | 0.40 | – | 0.37 | 0.25 | – |"
+        in text
+    )
     assert "Annotated test videos: ave 2, synth 2." in text
     rows = table.set_index("method")
     ones = rows.loc["all ones (every segment attended; soft = binary)"]
@@ -97,7 +100,9 @@ def test_table3_dash_when_no_video_is_annotated(tmp_path, config):
     preds = _predictions(tmp_path / "p.npz", ["v0"], time=[[0.1, 0.9]])
     inputs = {"llp": {"manifest": man, "stan": preds, "stan_audio": preds}}
     stan_table3.write(config, inputs, PAPER, tmp_path / "t.csv", tmp_path / "t.md")
-    assert "| STAN (audio) + soft attention | – | 0.47 | – | 0.42 |" in (tmp_path / "t.md").read_text()
+    assert (
+        "| STAN (audio) + soft attention | – | 0.47 | – | 0.42 |" in (tmp_path / "t.md").read_text()
+    )
 
 
 class _Feats:

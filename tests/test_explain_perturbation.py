@@ -8,10 +8,10 @@ import torch
 from avexplain.explain.perturbation import (
     HeldAttention,
     attention_masks,
-    random_like,
     perturbation_loop,
     perturbation_test,
     projected_noise_factor,
+    random_like,
     to_distribution,
     tvd,
 )

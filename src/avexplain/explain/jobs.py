@@ -70,7 +70,9 @@ def noise_scales(settings: dict, stds) -> tuple:
         return None, None
     if space == "raw":
         return tuple(None if s is None else 1.0 / np.maximum(s, 1e-12) for s in stds)
-    raise ConfigError(f"config key 'explain.noise_space' is {space!r}; expected standardized or raw")
+    raise ConfigError(
+        f"config key 'explain.noise_space' is {space!r}; expected standardized or raw"
+    )
 
 
 def _as_list(value) -> list:
@@ -222,7 +224,9 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
             "per_seed": [_strip(g["model"]) for g in games],
         }
     report["randomisation"] = _seed_mean(per_seed["randomisation"])
-    report["provenance"] = record_provenance(config, checkpoints[0], load_trained(checkpoints[0])[1])
+    report["provenance"] = record_provenance(
+        config, checkpoints[0], load_trained(checkpoints[0])[1]
+    )
     _write_json(out_json, report)
 
 

@@ -146,9 +146,7 @@ class HeldAttention:
             )
         self.saved: dict[str, torch.Tensor] = {}
         self.mode = None
-        self.handles = [
-            model.get_submodule(n).register_forward_hook(self._hook(n)) for n in names
-        ]
+        self.handles = [model.get_submodule(n).register_forward_hook(self._hook(n)) for n in names]
 
     def _hook(self, name):
         def hook(_module, _inputs, out):

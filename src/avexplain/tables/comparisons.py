@@ -94,8 +94,10 @@ def perturbation_evidence(record: dict, model: str = "stan", draws=10000, seed=0
     """Relevant TVD above its same-size random control, irrelevant TVD below its control;
     per video, the TVD averaged over the noise levels > 0 (perturbation.json)."""
     levels = np.asarray(record["noise_variances"]) > 0
-    tvd = {m: np.asarray(v, dtype=float)[..., levels].mean(axis=-1)
-           for m, v in record["tvd_per_video"].items()}  # fmt: skip  (seeds, N) each
+    tvd = {
+        m: np.asarray(v, dtype=float)[..., levels].mean(axis=-1)
+        for m, v in record["tvd_per_video"].items()
+    }  # (seeds, N) each
     return [
         _row(f"{model}: relevant > same-size random", f"TVD, {PERTURBATION_LEVELS}", ">",
              tvd["relevant"] - tvd["relevant_random"], draws, seed),
@@ -167,9 +169,15 @@ def write(config, dataset, stan_predictions, unimodal_predictions: dict, perturb
         ],
         ["claim", "metric", "expect", "mean", "95% interval", "videos", "holds"],
         [
-            [r["claim"], r["metric"], r["expect"], number(r["mean"], 4),
-             f"[{number(r['low'], 4)}, {number(r['high'], 4)}]", str(r["videos"]),
-             "yes" if r["holds"] else "**no**"]
+            [
+                r["claim"],
+                r["metric"],
+                r["expect"],
+                number(r["mean"], 4),
+                f"[{number(r['low'], 4)}, {number(r['high'], 4)}]",
+                str(r["videos"]),
+                "yes" if r["holds"] else "**no**",
+            ]
             for r in rows
         ],  # fmt: skip
         align=["---", "---", "---", "---:", "---:", "---:", "---"],

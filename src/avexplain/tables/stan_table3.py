@@ -133,8 +133,10 @@ def write(config, inputs: dict, paper_numbers, out_csv, out_md, out_html=None):
         ],
         ["method", *(f"{ds} {w}" for ds in columns for w in ("ours", "paper"))],
         [
-            [row["method"], *(number(row[f"{ds}_{w}"], 2) for ds in columns
-                              for w in ("ours", "paper"))]
+            [
+                row["method"],
+                *(number(row[f"{ds}_{w}"], 2) for ds in columns for w in ("ours", "paper")),
+            ]
             for row in rows
         ],  # fmt: skip
         footer=[

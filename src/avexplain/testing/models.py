@@ -53,6 +53,7 @@ class _TwoLinears(nn.Module):
     """The contract's entry: visual and audio Linear projections, a classifier on both."""
 
     attention_modules = ()  # fixed attention, made of no module
+
     def __init__(self, visual_dim: int, audio_dim: int, num_classes: int, dim: int = 16):
         super().__init__()
         self.visual_linear = nn.Linear(visual_dim, dim)
