@@ -178,3 +178,18 @@ def test_audio_of_a_model_without_time_attention_is_all_relevant():
     irr = attention_masks(out, "irrelevant", audio_unattended=True)
     assert rel.audio.all() and not irr.audio.any()
     assert attention_masks(out, "relevant").audio is None  # a model that does not hear
+
+
+def test_noise_scale_multiplies_the_noise_per_channel():
+    from avexplain.explain.jobs import noise_scales
+
+    std = (np.array([2.0, 4.0]), np.array([0.5]))
+    assert noise_scales({"noise_space": "standardized"}, std) == (None, None)
+    vis, aud = noise_scales({"noise_space": "raw"}, std)
+    assert vis.tolist() == [0.5, 0.25] and aud.tolist() == [2.0]
+    torch.manual_seed(0)
+    model = TinySTAN(24, 8, 5, dim=8)
+    v, a = _features()
+    zero = perturbation_test(model, v, a, [1.0], draws=5, seed=0, visual_scale=np.zeros(24),
+                             audio_scale=np.zeros(8))["tvd"]  # fmt: skip
+    assert np.abs(zero).max() < 1e-6  # noise scaled to nothing changes nothing
