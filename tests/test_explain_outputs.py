@@ -27,7 +27,7 @@ T, FPS, SIZE = 2, 4, 32
 def config():
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     cfg["clip"].update(segments=T, fps=FPS, size=SIZE)
-    cfg["explain"].update(noise_levels=[0.0, 0.5, 1.0], draws=20, attention_videos=2)
+    cfg["explain"].update(noise_levels=[0.0, 0.5, 1.0], draws=20, attention_videos=2, overrides={})
     return cfg
 
 
@@ -80,8 +80,19 @@ def test_table3_puts_paper_numbers_beside_ours(tmp_path, config):
     binary = table.set_index("method").loc["STAN (audio) + binary attention"]
     assert float(binary["synth_ours"]) == pytest.approx(0.5)  # 0.5 binarises to 1
     text = md.read_text()
-    assert "| STAN (audio-visual) + soft attention | 0.25 | 0.46 | 0.25 | – |" in text
+    # the paper's three columns always, ours beside them (LLP and AVR not run here: dashes)
+    assert (
+        "| STAN (audio-visual) + soft attention | 0.25 | 0.46 | – | 0.40 | – | 0.37 | 0.25 | – |"
+        in text
+    )
     assert "Annotated test videos: ave 2, synth 2." in text
+    rows = table.set_index("method")
+    ones = rows.loc["all ones (every segment attended; soft = binary)"]
+    assert float(ones["ave_ours"]) == pytest.approx(0.5)  # one of two segments is an event
+    auc = rows.loc["STAN (audio-visual): ROC AUC per video (higher is better)"]
+    assert float(auc["synth_ours"]) == 1.0
+    # no training split in this manifest: no event prior, a dash
+    assert rows.loc["training split's event prior per segment (soft)"]["ave_ours"] == "-"
 
 
 def test_table3_dash_when_no_video_is_annotated(tmp_path, config):
@@ -89,7 +100,9 @@ def test_table3_dash_when_no_video_is_annotated(tmp_path, config):
     preds = _predictions(tmp_path / "p.npz", ["v0"], time=[[0.1, 0.9]])
     inputs = {"llp": {"manifest": man, "stan": preds, "stan_audio": preds}}
     stan_table3.write(config, inputs, PAPER, tmp_path / "t.csv", tmp_path / "t.md")
-    assert "| STAN (audio) + soft attention | – | 0.42 |" in (tmp_path / "t.md").read_text()
+    assert (
+        "| STAN (audio) + soft attention | – | 0.47 | – | 0.42 |" in (tmp_path / "t.md").read_text()
+    )
 
 
 class _Feats:
@@ -107,12 +120,18 @@ def trained(tmp_path, monkeypatch):
     ckpt = tmp_path / "checkpoint.pt"
     torch.save(model.state_dict(), ckpt)
 
-    def fake_loader(config, dataset, checkpoint, max_videos=None, root="."):
+    def fake_features(config, dataset, max_videos=None, root="."):
         feats = _Feats()
         n = len(feats.video_ids) if max_videos is None else min(max_videos, 3)
-        return model, {"model": "stan", "visual_backbone": "resnet152", "seed": 0}, feats, n
+        return feats, n, (None, None)
 
-    monkeypatch.setattr(jobs, "load_model_and_features", fake_loader)
+    def fake_load_trained(checkpoint, device="cpu"):
+        return model, {"model": "stan", "visual_backbone": "resnet152", "seed": 0}
+
+    from avexplain.training import train
+
+    monkeypatch.setattr(jobs, "load_test_features", fake_features)
+    monkeypatch.setattr(train, "load_trained", fake_load_trained)
     return ckpt
 
 
@@ -120,11 +139,17 @@ def test_perturbation_job_writes_csv_record_and_figure(tmp_path, config, trained
     csv, record = tmp_path / "stan" / "perturbation.csv", tmp_path / "stan" / "perturbation.json"
     jobs.write_perturbation_test(config, "synth", "stan", trained, csv, record)
     table = pd.read_csv(csv)
-    assert len(table) == 2 * 3 and set(table["mask"]) == {"relevant", "irrelevant"}
+    assert len(table) == 4 * 3 and set(table["mask"]) == {
+        "relevant", "irrelevant", "relevant_random", "irrelevant_random"
+    }  # fmt: skip
+    # each control covers as much as its mask
+    by_mask = table.groupby("mask")["coverage_visual"].first()
+    assert by_mask["relevant"] == pytest.approx(by_mask["relevant_random"])
     assert (table["videos"] == 3).all() and (table["draws"] == 20).all()
     assert (table[table["noise_variance"] == 0]["tvd_mean"] == 0).all()
     rec = json.loads(record.read_text())
-    assert len(rec["tvd_per_video"]["relevant"]) == 3
+    assert len(rec["tvd_per_video"]["relevant"][0]) == 3  # seeds x videos x levels
+    assert rec["attention"] == "fixed" and rec["noise_space"] == "standardized"
     assert rec["provenance"]["checkpoint_sha256"] and rec["provenance"]["config_hash"]
     png = tmp_path / "perturbation.png"
     jobs.write_perturbation_figure(config, "synth", {"stan": csv, "abn": csv}, png)
@@ -134,23 +159,29 @@ def test_perturbation_job_writes_csv_record_and_figure(tmp_path, config, trained
 def test_ground_truth_report_and_table(tmp_path, config, trained):
     boxes = json.dumps({"0": [0.0, 0.0, 0.3, 0.3], "1": [0.0, 0.0, 0.3, 0.3]})
     man = _manifest(tmp_path, "synth", [
-        {"video_id": "v0", "audio_events": '[["a", 0, 1]]', "boxes": boxes},
-        {"video_id": "v1", "audio_events": '[["a", 1, 2]]', "boxes": boxes},
+        {"video_id": "v0", "audio_events": '[["a", 0, 1]]', "boxes": boxes, "split": "test"},
+        {"video_id": "v1", "audio_events": '[["a", 1, 2]]', "boxes": boxes, "split": "test"},
+        {"video_id": "v2", "audio_events": '[["a", 0, 1]]', "boxes": boxes, "split": "test"},
+        {"video_id": "t0", "audio_events": '[["a", 0, 1]]', "boxes": boxes, "split": "train"},
     ])  # fmt: skip
-    space = np.zeros((2, T, 3, 3))
+    space = np.zeros((3, T, 3, 3))
     space[:, :, 0, 0] = 1.0  # peak in the top-left cell, where the box is
-    preds = _predictions(tmp_path / "p.npz", ["v0", "v1"], time=[[0.9, 0.1], [0.2, 0.8]],
-                         space=space)  # fmt: skip
+    preds = _predictions(tmp_path / "p.npz", ["v0", "v1", "v2"],
+                         time=[[0.9, 0.1], [0.2, 0.8], [0.6, 0.3]], space=space)  # fmt: skip
     out = tmp_path / "stan" / "ground_truth.json"
     jobs.write_ground_truth(config, "synth", "stan", preds, man, trained, out)
     rep = json.loads(out.read_text())
     assert rep["spatial"]["model"]["hit_rate"] == 1.0
     assert rep["spatial"]["uniform"]["hit_rate"] == pytest.approx(1 / 9)
     assert rep["temporal"]["model"]["auc"] == 1.0 and rep["temporal"]["uniform"]["auc"] == 0.5
+    assert rep["spatial"]["best_fixed_cell"]["hit_rate"] == 1.0  # learned from t0's box
+    assert rep["temporal"]["event_prior"]["mae_soft"] == pytest.approx(1 / 3)
     assert "space_attention" in rep["randomisation"]
     synth_explanations.write(config, {"stan": out}, tmp_path / "g.csv", tmp_path / "g.md")
     table = pd.read_csv(tmp_path / "g.csv")
-    assert table["attention"].tolist() == ["stan", "uniform baseline", "random baseline"]
+    assert table["attention"].tolist()[:3] == ["stan", "uniform baseline", "random baseline"]
+    assert {"centre baseline", "best fixed cell baseline", "saliency baseline",
+            "all ones baseline", "event prior baseline"} <= set(table["attention"])  # fmt: skip
     assert "| stan | stan | 1.00 |" in (tmp_path / "g.md").read_text()
 
 

@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from avexplain.explain.perturbation import (
+    HeldAttention,
     attention_masks,
     perturbation_loop,
     perturbation_test,
     projected_noise_factor,
+    random_like,
     to_distribution,
     tvd,
 )
@@ -73,14 +75,19 @@ def _agree(a: np.ndarray, b: np.ndarray, z: float = 4.5):
     assert abs(a.mean() - b.mean()) <= z * se + 1e-9, (a.mean(), b.mean(), se)
 
 
-def test_fast_path_agrees_in_distribution_with_the_per_draw_loop():
+@pytest.mark.parametrize("attention", ["fixed", "recompute"])
+def test_fast_path_agrees_in_distribution_with_the_per_draw_loop(attention):
     torch.manual_seed(1)
     model = TinySTAN(24, 8, 5, dim=8)
     v, a = _features()
     levels = [0.0, 0.3, 1.0]
-    fast = perturbation_test(model, v, a, levels, draws=300, seed=3, per_draw=True)["tvd"]
-    loop = perturbation_loop(model, v, a, levels, draws=150, seed=4, per_draw=True)
-    assert fast.shape == (2, 2, 3, 300) and loop.shape == (2, 2, 3, 150)
+    fast = perturbation_test(
+        model, v, a, levels, draws=300, seed=3, per_draw=True, attention=attention
+    )["tvd"]
+    loop = perturbation_loop(
+        model, v, a, levels, draws=150, seed=4, per_draw=True, attention=attention
+    )
+    assert fast.shape == (2, 4, 3, 300) and loop.shape == (2, 2, 3, 150)
     assert np.abs(fast[:, :, 0]).max() < 1e-6 and np.abs(loop[:, :, 0]).max() < 1e-6
     for i in range(2):
         for j in range(2):
@@ -107,6 +114,8 @@ def test_uninformative_attention_gives_the_same_tvd_for_both_masks():
     np.testing.assert_array_equal(res["coverage"]["visual"], 0.5)
     for i in range(2):
         _agree(res["tvd"][i, 0, 0], res["tvd"][i, 1, 0])
+        for j in (0, 1):  # each mask against its same-size random control
+            _agree(res["tvd"][i, j, 0], res["tvd"][i, j + 2, 0])
 
 
 def test_gating_attention_separates_relevant_from_irrelevant():
@@ -116,6 +125,9 @@ def test_gating_attention_separates_relevant_from_irrelevant():
     assert np.abs(tvds[:, 1]).max() < 1e-6  # noise where attention is 0 never arrives (round-off)
     assert (tvds[:, 0, 1:] > 1e-3).all()
     assert (tvds[:, 0, 2] > tvds[:, 0, 1]).all()
+    # the random masks of the same size hit gated-out cells too: less than relevant, more than
+    # irrelevant
+    assert tvds[:, 2, 1:].mean() < tvds[:, 0, 1:].mean() and (tvds[:, 3, 1:] > 1e-3).all()
 
 
 def test_model_without_fast_path_uses_the_input_space():
@@ -129,3 +141,55 @@ def test_model_without_fast_path_uses_the_input_space():
     for i in range(2):
         for j in range(2):
             _agree(res["tvd"][i, j, 1], loop[i, j, 1])
+
+
+def test_random_control_masks_have_the_same_size_per_time_step():
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.rand(6, 4, 5, generator=gen) < torch.linspace(0, 1, 6)[:, None, None]
+    ctrl = random_like(mask, gen)
+    assert ctrl.shape == mask.shape and ctrl.dtype == torch.bool
+    assert ctrl.reshape(6, -1).sum(1).tolist() == mask.reshape(6, -1).sum(1).tolist()
+    assert not torch.equal(ctrl, mask)
+    audio = torch.tensor([True, False, True, False, False])
+    assert int(random_like(audio, gen).sum()) == 2
+
+
+def test_held_attention_keeps_the_clean_attention_under_noise():
+    torch.manual_seed(0)
+    model = TinySTAN(24, 8, 5, dim=8).eval()
+    v, a = _features(n=1)
+    held = HeldAttention(model)
+    held.mode = "capture"
+    clean = model(v, a)
+    held.mode = "replay"
+    noisy = model(v.expand(3, *v.shape[1:]) + torch.randn(3, *v.shape[1:]), a.expand(3, -1, -1))
+    held.close()
+    assert torch.allclose(noisy["space_attention"], clean["space_attention"].expand(3, -1, -1, -1))
+    assert torch.allclose(noisy["time_attention"], clean["time_attention"].expand(3, -1))
+    assert not torch.allclose(model(v + 1, a)["time_attention"], clean["time_attention"])
+    with pytest.raises(ValueError, match="attention_modules"):
+        HeldAttention(torch.nn.Linear(2, 2))
+
+
+def test_audio_of_a_model_without_time_attention_is_all_relevant():
+    space = torch.full((1, 2, 2, 2), 0.7)
+    out = {"space_attention": space, "time_attention": None}
+    rel = attention_masks(out, "relevant", audio_unattended=True)
+    irr = attention_masks(out, "irrelevant", audio_unattended=True)
+    assert rel.audio.all() and not irr.audio.any()
+    assert attention_masks(out, "relevant").audio is None  # a model that does not hear
+
+
+def test_noise_scale_multiplies_the_noise_per_channel():
+    from avexplain.explain.jobs import noise_scales
+
+    std = (np.array([2.0, 4.0]), np.array([0.5]))
+    assert noise_scales({"noise_space": "standardized"}, std) == (None, None)
+    vis, aud = noise_scales({"noise_space": "raw"}, std)
+    assert vis.tolist() == [0.5, 0.25] and aud.tolist() == [2.0]
+    torch.manual_seed(0)
+    model = TinySTAN(24, 8, 5, dim=8)
+    v, a = _features()
+    zero = perturbation_test(model, v, a, [1.0], draws=5, seed=0, visual_scale=np.zeros(24),
+                             audio_scale=np.zeros(8))["tvd"]  # fmt: skip
+    assert np.abs(zero).max() < 1e-6  # noise scaled to nothing changes nothing

@@ -27,8 +27,18 @@ def test_temporal_mae_soft_and_binary():
     assert pointing.temporal_mae(att2, mask, binary=True)[0] == 0.0  # 0.5 binarises to 1
     game = pointing.temporal_game(np.vstack([att, att2]), np.vstack([mask, mask]))
     assert game["mae_soft"] == pytest.approx((1.0 / 3 + 1.0 / 3) / 2)
-    # pooled over videos: of 2 x 4 (event, non-event) pairs only 0.5 < 0.6 is misordered
-    assert game["auc"] == pytest.approx(7 / 8)
+    # per video: each ranks its event segment first (pooled, 0.5 < 0.6 would be misordered)
+    assert game["auc"] == pytest.approx(1.0)
+    assert game["per_video"]["auc"] == [1.0, 1.0]
+
+
+def test_per_video_auc_is_not_fooled_by_a_per_video_constant():
+    # longer events where the constant is higher: pooled AUC rewards it, per video it is 0.5
+    masks = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 1, 1]], dtype=float)
+    const = np.array([[0.9] * 4, [0.1] * 4, [0.5] * 4])
+    assert pointing.per_video_auc(const, masks).tolist() == [0.5, 0.5, 0.5]
+    assert pointing.temporal_auc(const, masks) == 0.5
+    assert np.isnan(pointing.per_video_auc(np.ones((1, 4)), np.ones((1, 4)))[0])
 
 
 def test_temporal_baselines():
@@ -37,7 +47,12 @@ def test_temporal_baselines():
     assert base["uniform"]["mae_soft"] == 0.5 and base["uniform"]["auc"] == 0.5
     assert base["uniform"]["mae_binary"] == 0.5  # all 1: wrong on the 4 of 8 empty segments
     assert base["random"]["mae_soft"] == pytest.approx(0.5, abs=0.03)
-    assert base["random"]["auc"] == pytest.approx(0.5, abs=0.03)
+    assert base["random"]["auc"] == pytest.approx(0.5, abs=0.06)
+    assert base["all_ones"]["mae_binary"] == 0.5 and base["all_ones"]["auc"] == 0.5
+    prior = pointing.event_prior(masks)
+    assert prior.tolist() == [0.5, 1.0, 0.5, 0.0]
+    with_prior = pointing.temporal_baselines(masks, 0, 5, prior)
+    assert with_prior["event_prior"]["mae_soft"] == pytest.approx(0.25)
     assert pointing.temporal_baselines(masks, 0, 5) == pointing.temporal_baselines(masks, 0, 5)
 
 
@@ -57,11 +72,36 @@ def test_spatial_game_hits_and_baselines():
     att[1, 0, 0] = 1  # second 1: peak top left, box bottom right: miss
     boxes = {"0": [0.6, 0.6, 0.9, 0.9], "1": [0.6, 0.6, 0.9, 0.9], "7": [0, 0, 1, 1]}
     hits, chance = pointing.spatial_hits(att, boxes)
-    assert hits == [True, False] and chance == [0.25, 0.25]  # second 7 is past the clip
+    assert hits == [1.0, 0.0] and chance == [0.25, 0.25]  # second 7 is past the clip
     game = pointing.spatial_game(att[None], [boxes], seed=0, draws=400)
     assert game["model"]["hit_rate"] == 0.5 and game["uniform"]["hit_rate"] == 0.25
     assert game["random"]["hit_rate"] == pytest.approx(0.25, abs=0.05)
+    # the centre of an even grid is a four-way tie: one of four cells is in the box
+    assert game["centre"]["hit_rate"] == 0.25
+    assert game["model"]["per_video"] == [0.5]
     assert pointing.spatial_game(att[None], [{}], seed=0, draws=2) is None
+
+
+def test_peak_ties_are_broken_by_expectation_not_by_index():
+    cells = np.array([[True, False], [False, False]])
+    assert pointing.peak_hit(np.ones((2, 2)), cells) == 0.25
+    assert pointing.peak_hit(np.ones((2, 2)), cells[::-1, ::-1]) == 0.25  # argmax would say 0
+    assert pointing.peak_hit(np.array([[1.0, 1.0], [0.0, 0.0]]), cells) == 0.5
+
+
+def test_best_fixed_cell_and_saliency_baselines():
+    train = [{"0": [0.6, 0.6, 0.9, 0.9]}, {"0": [0.6, 0.1, 0.9, 0.4]}, {"0": [0.7, 0.7, 1, 1]}]
+    fixed = pointing.best_fixed_cell(train, (2, 2), 4)
+    assert fixed.tolist() == [[0.0, 0.0], [0.0, 1.0]]  # bottom right: in 2 of 3 boxes
+    boxes = [{"0": [0.0, 0.0, 0.4, 0.4]}]
+    att = np.zeros((1, 1, 2, 2))
+    saliency = np.zeros((1, 1, 2, 2))
+    saliency[0, 0, 0, 0] = 5.0  # the strongest cell is the object's
+    game = pointing.spatial_game(att, boxes, 0, 3, train_boxes=train, saliency=saliency)
+    assert game["best_fixed_cell"]["hit_rate"] == 0.0 and game["saliency"]["hit_rate"] == 1.0
+    assert game["model"]["hit_rate"] == 0.25  # a flat map: a fair tie
+    with pytest.raises(ValueError, match="training split"):
+        pointing.best_fixed_cell([{}], (2, 2), 4)
 
 
 def test_annotated_keeps_videos_with_audio_events():

@@ -21,6 +21,20 @@ def test_hand_computed_example():
     assert result["class_mAP"] == pytest.approx(100 * 2.5 / 3)
 
 
+def test_top1_breaks_ties_by_expectation_not_by_class_index():
+    # all classes tied: the expected hit of a uniform pick is labels / classes, whichever
+    # index the label has (argmax would give 100 for label 0 and 0 for label 2)
+    flat = np.full((3, 4), 0.5)
+    targets = np.eye(4, dtype=int)[[0, 2, 3]]
+    assert metrics.top1(targets, flat) == pytest.approx(25.0)
+    # two of three tied at the top, one of them a label: 1/2; the untied third is ignored
+    assert metrics.top1(np.array([[0, 1, 1]]), np.array([[0.9, 0.9, 0.1]])) == pytest.approx(50.0)
+    # reversing the class order gives the same number
+    scores = np.array([[0.7, 0.7, 0.2], [0.1, 0.4, 0.4]])
+    targets = np.array([[1, 0, 0], [0, 0, 1]])
+    assert metrics.top1(targets, scores) == metrics.top1(targets[:, ::-1], scores[:, ::-1])
+
+
 def test_threshold_is_inclusive_and_no_prediction_scores_zero():
     targets = np.array([[1, 0], [0, 1]])
     assert metrics.f_score(targets, np.array([[0.5, 0.1], [0.2, 0.3]])) == pytest.approx(50.0)

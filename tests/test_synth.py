@@ -105,6 +105,17 @@ def test_distractors_never_form_a_class(config):
     assert any(len(synth.video_spec(i, config).labels) == 2 for i in range(120))
 
 
+def test_classes_are_balanced_but_do_not_follow_from_the_index(config):
+    config["datasets"]["synth"].update(num_videos=60, classes=6)
+    first = [synth.primary_class(i, config) for i in range(60)]
+    assert np.bincount(first, minlength=6).tolist() == [10] * 6  # balanced
+    # index mod C predicts the class no better than chance (1/6 of 60 = 10 expected)
+    assert sum(c == i % 6 for i, c in enumerate(first)) < 20
+    assert first[7] in synth.video_spec(7, config).labels
+    with pytest.raises(ValueError, match="num_videos"):
+        synth.primary_class(60, config)
+
+
 def test_bad_splits_name_the_key(config):
     config["datasets"]["synth"]["splits"] = [0.5, 0.2, 0.2]
     with pytest.raises(ConfigError, match=r"datasets\.synth\.splits"):
@@ -188,6 +199,7 @@ def test_linear_probes_need_both_modalities(config):
 
     config["clip"].update(segments=10, fps=2, size=48)
     n, num = 6, 240
+    config["datasets"]["synth"]["num_videos"] = num
     feats, labels = [], np.zeros((num, n))
     for i in range(num):
         spec = synth.video_spec(i, config)

@@ -89,11 +89,19 @@ def model_inputs(wildcards):
 
 
 def explain_inputs(wildcards):
-    """model_inputs plus the explained model's checkpoint and test predictions."""
+    """model_inputs plus the explained model's checkpoints and test predictions, one of each
+    training seed (the explanation's evidence is the mean over seeds)."""
+    seeds = train_seeds(wildcards.dataset)
     return {
         **model_inputs(wildcards),
-        "checkpoint": explained(wildcards.dataset, wildcards.model, "checkpoint.pt"),
-        "predictions": explained(wildcards.dataset, wildcards.model, "predictions.npz"),
+        "checkpoint": [
+            paths.trained(wildcards.dataset, wildcards.model, s, "checkpoint.pt")
+            for s in seeds
+        ],
+        "predictions": [
+            paths.trained(wildcards.dataset, wildcards.model, s, "predictions.npz")
+            for s in seeds
+        ],
     }
 
 

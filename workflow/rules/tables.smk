@@ -2,6 +2,7 @@
 # CSV, Markdown and an HTML page for the report (`snakemake --report results/report.html`),
 # grouped there by paper and dataset.
 from avexplain.tables import recognition as avrecognition
+from avexplain.tables import comparisons as avcomparisons
 from avexplain.tables import stan_table3 as avtable3
 
 STAGE_TARGETS.append(
@@ -10,7 +11,11 @@ STAGE_TARGETS.append(
             paths.table("stan_table1"),
             paths.table("stan_table2"),
             paths.table("stan_table3"),
-            *([paths.table("synth_explanations")] if dataset == "synth" else []),
+            *(
+                [paths.table("synth_explanations"), paths.table("synth_comparisons")]
+                if dataset == "synth"
+                else []
+            ),
         ]
         if dataset in config["run_datasets"]
         else []
@@ -23,6 +28,7 @@ localrules:
     recognition_tables,
     pointing_game_table3,
     synth_explanations_table,
+    synth_comparisons_table,
 
 
 rule recognition_tables:
@@ -116,3 +122,30 @@ rule synth_explanations_table:
         provenance=provenance_caption(["synth"]),
     script:
         "../scripts/synth_explanations_table.py"
+
+
+rule synth_comparisons_table:
+    input:
+        **avcomparisons.inputs(
+            config, "synth", avconfig.section_for(config, "train", "synth")["seeds"]
+        ),
+    output:
+        csv=paths.table("synth_comparisons", "csv"),
+        md=paths.table("synth_comparisons", "md"),
+        html=report(
+            paths.table("synth_comparisons", "html"),
+            caption="../report/synth_comparisons_table.rst",
+            category="STAN paper",
+            subcategory="synth",
+            labels={"result": "Evidence: comparisons with bootstrap intervals"},
+        ),
+    log:
+        "logs/tables/synth_comparisons.log",
+    benchmark:
+        "benchmarks/out/tables/synth_comparisons.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        provenance=provenance_caption(["synth"]),
+    script:
+        "../scripts/synth_comparisons_table.py"

@@ -1,9 +1,12 @@
 """Pointing games: attention against annotated ground truth (docs/explanations.md).
 
 Temporal (Table 3): the time attention (T,) of a video against the binary mask of its annotated
-audio events, mean absolute error, with soft attention and with attention binarised at 0.5.
-Spatial (synth only, which has boxes): is the peak of the space attention inside the sounding
-object's box, per annotated second. Both come with uniform and random attention baselines."""
+audio events: mean absolute error with soft attention and with attention binarised at 0.5, and
+the per-video ROC AUC. Spatial (synth only, which has boxes): is the peak of the space attention
+inside the sounding object's box, per annotated second, ties broken fairly. Both come with
+attentions that know nothing of the video to beat: uniform, random, all ones and the training
+split's event prior in time; the centre, the best fixed cell of the training split and the
+frame's own saliency in space."""
 
 from __future__ import annotations
 
@@ -42,13 +45,24 @@ def temporal_mae(attention: np.ndarray, masks: np.ndarray, binary: bool) -> np.n
     return np.abs(att - masks).mean(axis=1)
 
 
+def per_video_auc(attention: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """ROC AUC of each video's time attention (T,) as a score for 'this segment is in an event'
+    (N,): 0.5 for attention that does not know when, ties counted half, whatever its scale.
+    NaN for a video whose segments are all in, or all out of, an event (no ranking to score).
+
+    Per video, not pooled over videos: pooling rewards attention that is merely higher in
+    videos with longer events (a per-video constant scores above 0.5 pooled)."""
+    out = np.full(len(masks), np.nan)
+    for i, (att, y) in enumerate(zip(attention, masks, strict=True)):
+        if 0 < y.sum() < len(y):
+            out[i] = roc_auc_score(y, att)
+    return out
+
+
 def temporal_auc(attention: np.ndarray, masks: np.ndarray) -> float:
-    """ROC AUC of the time attention as a score for 'this segment is in an event', pooled over
-    all segments: 0.5 for attention that does not know when, whatever its scale."""
-    y = masks.reshape(-1)
-    if y.min() == y.max():
-        return float("nan")
-    return float(roc_auc_score(y, attention.reshape(-1)))
+    """Mean over videos of the per-video AUC (videos with both kinds of segment)."""
+    auc = per_video_auc(attention, masks)
+    return float(np.nanmean(auc)) if np.isfinite(auc).any() else float("nan")
 
 
 def annotated(manifest, video_ids, segments: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,24 +78,51 @@ def annotated(manifest, video_ids, segments: int) -> tuple[np.ndarray, np.ndarra
 
 
 def temporal_game(time_attention: np.ndarray, masks: np.ndarray) -> dict:
-    """MAE (soft, binary) and AUC of one set of time attentions against the masks."""
+    """MAE (soft, binary) and AUC of one set of time attentions against the masks: the means
+    over videos, and the per-video values (`per_video`) for paired comparisons."""
+    soft = temporal_mae(time_attention, masks, binary=False)
+    binary = temporal_mae(time_attention, masks, binary=True)
+    auc = per_video_auc(time_attention, masks)
     return {
-        "mae_soft": float(temporal_mae(time_attention, masks, binary=False).mean()),
-        "mae_binary": float(temporal_mae(time_attention, masks, binary=True).mean()),
-        "auc": temporal_auc(time_attention, masks),
+        "mae_soft": float(soft.mean()),
+        "mae_binary": float(binary.mean()),
+        "auc": float(np.nanmean(auc)) if np.isfinite(auc).any() else float("nan"),
         "videos": int(len(masks)),
+        "auc_videos": int(np.isfinite(auc).sum()),
+        "per_video": {"mae_soft": soft.tolist(), "mae_binary": binary.tolist(),
+                      "auc": auc.tolist()},
+    }  # fmt: skip
+
+
+def event_prior(masks: np.ndarray) -> np.ndarray:
+    """Per segment, the fraction of (training) videos whose event covers it (T,)."""
+    if len(masks) == 0:
+        raise ValueError("no annotated video to estimate the event prior from")
+    return masks.mean(axis=0)
+
+
+def temporal_baselines(masks: np.ndarray, seed: int, draws: int, prior=None) -> dict:
+    """Attentions that know nothing about the video: uniform (0.5 everywhere), all ones (every
+    segment attended: binarised STAN attention that never drops below 0.5 is this), random
+    (U(0,1) per segment, `draws` seeded draws averaged), and, given the training split's
+    per-segment event frequency `prior` (T,), that prior for every video."""
+    out = {
+        "uniform": temporal_game(np.full(masks.shape, 0.5), masks),
+        "all_ones": temporal_game(np.ones(masks.shape), masks),
     }
-
-
-def temporal_baselines(masks: np.ndarray, seed: int, draws: int) -> dict:
-    """Uniform attention (0.5 everywhere: no idea when) and random attention (U(0,1) per
-    segment, `draws` seeded draws averaged)."""
-    uniform = temporal_game(np.full(masks.shape, 0.5), masks)
     rng = np.random.default_rng(seed)
     games = [temporal_game(rng.random(masks.shape), masks) for _ in range(draws)]
     random = {k: float(np.mean([g[k] for g in games])) for k in ("mae_soft", "mae_binary", "auc")}
     random["videos"] = int(len(masks))
-    return {"uniform": uniform, "random": random}
+    # a video without a ranking is NaN in every draw alike, so the plain mean keeps it NaN
+    random["per_video"] = {
+        k: np.mean([g["per_video"][k] for g in games], axis=0).tolist()
+        for k in ("mae_soft", "mae_binary", "auc")
+    }
+    out["random"] = random
+    if prior is not None:
+        out["event_prior"] = temporal_game(np.broadcast_to(prior, masks.shape), masks)
+    return out
 
 
 def box_cells(box, grid: tuple[int, int]) -> np.ndarray:
@@ -97,37 +138,95 @@ def box_cells(box, grid: tuple[int, int]) -> np.ndarray:
     return in_y[:, None] & in_x[None, :]
 
 
-def spatial_hits(space_attention: np.ndarray, boxes: dict) -> tuple[list[bool], list[float]]:
-    """Per annotated second: whether the attention's peak cell is in the box, and the chance
-    that a uniformly random cell is (the uniform attention baseline: its peak is a tie)."""
+def peak_hit(attention: np.ndarray, cells: np.ndarray) -> float:
+    """Whether the peak of one map (H,W) is in `cells`, ties broken fairly: the expected hit of
+    a uniform pick among the cells sharing the top value (a flat map scores the fraction of
+    cells in the box; no cell is favoured by its index)."""
+    top = attention == attention.max()
+    return float((top & cells).sum() / top.sum())
+
+
+def annotated_seconds(boxes: dict, t_max: int) -> list[tuple[int, list]]:
+    """(second, box) of the annotated seconds within the clip, in order."""
+    pairs = sorted(((int(k), v) for k, v in boxes.items()), key=lambda kv: kv[0])
+    return [(t, box) for t, box in pairs if t < t_max]
+
+
+def spatial_hits(space_attention: np.ndarray, boxes: dict) -> tuple[list[float], list[float]]:
+    """Per annotated second: the (fair) hit of the attention's peak cell in the box, and the
+    chance that a uniformly random cell is (the uniform attention baseline)."""
     t_max, h, w = space_attention.shape
     hits, chance = [], []
-    for second, box in sorted(boxes.items(), key=lambda kv: int(kv[0])):
-        t = int(second)
-        if t >= t_max:
-            continue
+    for t, box in annotated_seconds(boxes, t_max):
         cells = box_cells(box, (h, w))
-        peak = np.unravel_index(np.argmax(space_attention[t]), (h, w))
-        hits.append(bool(cells[peak]))
+        hits.append(peak_hit(space_attention[t], cells))
         chance.append(float(cells.mean()))
     return hits, chance
 
 
-def spatial_game(space_attention: np.ndarray, boxes_per_video: list[dict], seed: int, draws: int):
-    """Hit rate of the attention peaks (N,T,H,W) over all annotated seconds, with the uniform
-    (exact expectation) and random (seeded U(0,1) maps) baselines."""
+def centre_map(grid: tuple[int, int]) -> np.ndarray:
+    """(H,W) attention peaking at the frame's centre (the middle cells tie on an even grid)."""
+    h, w = grid
+    ys, xs = (np.arange(h) + 0.5) / h - 0.5, (np.arange(w) + 0.5) / w - 0.5
+    return -np.hypot(ys[:, None], xs[None, :])
+
+
+def best_fixed_cell(train_boxes: list[dict], grid: tuple[int, int], t_max: int) -> np.ndarray:
+    """(H,W) map that is 1 on the cell(s) most often inside the box over the annotated seconds
+    of the training split, 0 elsewhere: the best a fixed guess can do, learned without the
+    test videos."""
+    counts = np.zeros(grid)
+    for boxes in train_boxes:
+        for _t, box in annotated_seconds(boxes, t_max):
+            counts += box_cells(box, grid)
+    if counts.sum() == 0:
+        raise ValueError("the training split has no annotated box to learn a fixed cell from")
+    return (counts == counts.max()).astype(np.float64)
+
+
+def _per_video(values: list[list[float]]) -> list[float]:
+    return [float(np.mean(v)) if v else float("nan") for v in values]
+
+
+def spatial_game(
+    space_attention: np.ndarray,
+    boxes_per_video: list[dict],
+    seed: int,
+    draws: int,
+    train_boxes: list[dict] | None = None,
+    saliency: np.ndarray | None = None,
+):
+    """Hit rate of the attention peaks (N,T,H,W) over all annotated seconds, beside attentions
+    that do not come from the model: uniform (exact expectation), random (seeded U(0,1) maps),
+    the frame's centre, the best fixed cell of the training split (given `train_boxes`), and the
+    frame's own saliency (given `saliency` (N,T,H,W), e.g. the feature norm of each cell).
+    Each entry has `hit_rate` (over seconds), `seconds`, and `per_video` hit rates (NaN for a
+    video without annotated seconds) for paired comparisons."""
+    n, t_max, h, w = space_attention.shape
     rng = np.random.default_rng(seed)
-    hits, chance, random_hits = [], [], []
-    for att, boxes in zip(space_attention, boxes_per_video, strict=True):
-        h, c = spatial_hits(att, boxes)
-        hits += h
-        chance += c
-        for _ in range(draws):
-            random_hits += spatial_hits(rng.random(att.shape), boxes)[0]
-    if not hits:
+    fixed = {"centre": centre_map((h, w))}
+    if train_boxes is not None:
+        fixed["best_fixed_cell"] = best_fixed_cell(train_boxes, (h, w), t_max)
+    names = ["model", "uniform", "random", *fixed, *(["saliency"] if saliency is not None else [])]
+    hits = {k: [] for k in names}
+    for i, (att, boxes) in enumerate(zip(space_attention, boxes_per_video, strict=True)):
+        h_model, chance = spatial_hits(att, boxes)
+        hits["model"].append(h_model)
+        hits["uniform"].append(chance)
+        draws_hits = [spatial_hits(rng.random(att.shape), boxes)[0] for _ in range(draws)]
+        hits["random"].append(list(np.mean(draws_hits, axis=0)) if h_model else [])
+        for name, fmap in fixed.items():
+            hits[name].append(spatial_hits(np.broadcast_to(fmap, att.shape), boxes)[0])
+        if saliency is not None:
+            hits["saliency"].append(spatial_hits(saliency[i], boxes)[0])
+    seconds = sum(len(v) for v in hits["model"])
+    if not seconds:
         return None
     return {
-        "model": {"hit_rate": float(np.mean(hits)), "seconds": len(hits)},
-        "uniform": {"hit_rate": float(np.mean(chance)), "seconds": len(chance)},
-        "random": {"hit_rate": float(np.mean(random_hits)), "seconds": len(hits)},
+        name: {
+            "hit_rate": float(np.mean([x for v in values for x in v])),
+            "seconds": seconds,
+            "per_video": _per_video(values),
+        }
+        for name, values in hits.items()
     }

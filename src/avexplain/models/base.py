@@ -57,6 +57,10 @@ class Model(nn.Module):
     name = "model"
     uses_visual = True
     uses_audio = True
+    # Submodules whose outputs make the attention (its pre-sigmoid gates): the explanation stage
+    # holds them at their clean values under noise (avexplain.explain.perturbation.HeldAttention).
+    # () = the attention does not feed the prediction; None = undeclared (cannot be held).
+    attention_modules: tuple[str, ...] | None = None
 
     def __init__(self, visual_dim, audio_dim, num_classes, time_steps, grid):
         super().__init__()

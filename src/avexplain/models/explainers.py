@@ -44,6 +44,8 @@ class _VideoMap(VisualModel):
 
 
 class CAM(_VideoMap):
+    attention_modules = ()  # the map explains the logits; nothing is weighted by it
+
     def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, audio=False):
         super().__init__(cfg, visual_dim, audio_dim, num_classes, time_steps, grid, audio)
         self.name = "av_cam" if audio else "cam"
@@ -58,6 +60,8 @@ class CAM(_VideoMap):
 
 
 class ABN(_VideoMap):
+    attention_modules = ("gate",)
+
     def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, audio=False):
         super().__init__(cfg, visual_dim, audio_dim, num_classes, time_steps, grid, audio)
         self.name = "av_abn" if audio else "abn"

@@ -59,6 +59,8 @@ class SpaceTimeAttention(nn.Module):
 class STAN(VisualModel):
     """Audio-visual STAN (`stan`) and the visual-only ablation (`stan_visual`)."""
 
+    attention_modules = ("attention.space_gate", "attention.time_gate")
+
     def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, audio=True):
         super().__init__(visual_dim, audio_dim, num_classes, time_steps, grid)
         d, p = cfg["embed_dim"], cfg["dropout"]
@@ -108,6 +110,7 @@ class STANAudio(Model):
 
     name = "stan_audio"
     uses_visual = False
+    attention_modules = ("attention.time_gate",)
 
     def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid):
         super().__init__(visual_dim, audio_dim, num_classes, time_steps, grid)

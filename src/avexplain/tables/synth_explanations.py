@@ -24,9 +24,11 @@ def write(config, reports: dict, out_csv, out_md, out_html=None):
             rep.get("temporal") or {},
             rep.get("randomisation", {}),
         )
-        for who in ("model", "uniform", "random"):
+        baselines = [k for k in dict.fromkeys([*sp, *tm]) if k not in ("model", "per_seed")]
+        for who in ("model", *baselines):
             rows.append({
-                "model": model, "attention": model if who == "model" else f"{who} baseline",
+                "model": model,
+                "attention": model if who == "model" else f"{who.replace('_', ' ')} baseline",
                 "space_hit_rate": (sp.get(who) or {}).get("hit_rate"),
                 "time_mae_soft": (tm.get(who) or {}).get("mae_soft"),
                 "time_mae_binary": (tm.get(who) or {}).get("mae_binary"),
@@ -44,9 +46,13 @@ def write(config, reports: dict, out_csv, out_md, out_html=None):
         "Explanations against the synth ground truth",
         [
             "Space: hit rate of the space attention's peak cell inside the sounding object's box, "
-            "per annotated second (higher is better). Time: MAE of the time attention against the "
-            "true audio events, soft and binarised at 0.5 (lower is better), and ROC AUC (0.5 = "
-            "no idea when). Randomised: Spearman correlation (and its absolute value) between the "
+            "per annotated second, ties broken by expectation (higher is better). Time: MAE of "
+            "the time attention against the true audio events, soft and binarised at 0.5 (lower "
+            "is better), and ROC AUC per video, averaged (0.5 = no idea when). Model rows: mean "
+            "over the training seeds. Baselines that know nothing of the video: uniform, random "
+            "(seeded U(0,1)), the centre cell, the best fixed cell of the training split, the "
+            "frame's own saliency (the cell of largest feature norm), all ones, and the training "
+            "split's event prior per segment. Intervals: the comparisons table. Randomised: Spearman correlation (and its absolute value) between the "
             "attention of the trained model and of a re-initialised copy, mean over videos (near "
             "0: the attention depends on the weights; near ±1: on the input alone)."
         ],

@@ -13,6 +13,8 @@ class TinySTAN(nn.Module):
     the fused map, a time attention from the pooled fused map, A^st-weighted pooling, and a
     classifier; the CAM and CAV classifiers give the aux logits."""
 
+    attention_modules = ("space", "time")
+
     def __init__(self, visual_dim: int, audio_dim: int, num_classes: int, dim: int = 32):
         super().__init__()
         self.visual_linear = nn.Linear(visual_dim, dim)
@@ -50,6 +52,8 @@ class TinySTAN(nn.Module):
 class _TwoLinears(nn.Module):
     """The contract's entry: visual and audio Linear projections, a classifier on both."""
 
+    attention_modules = ()  # fixed attention, made of no module
+
     def __init__(self, visual_dim: int, audio_dim: int, num_classes: int, dim: int = 16):
         super().__init__()
         self.visual_linear = nn.Linear(visual_dim, dim)
@@ -85,6 +89,8 @@ class UninformativeAttention(_TwoLinears):
 class VisualOnlyABN(nn.Module):
     """ABN-like: one spatial attention map per video broadcast over T, no time attention and no
     fast path (no visual_linear): exercises the input-space path."""
+
+    attention_modules = ("att",)
 
     def __init__(self, visual_dim: int, audio_dim: int, num_classes: int, dim: int = 16):
         super().__init__()

@@ -1,6 +1,8 @@
 """Multi-label recognition metrics of the paper (section 4.1), in percent, via scikit-learn.
 
-- top1: fraction of videos whose highest-scored class is one of their labels;
+- top1: fraction of videos whose highest-scored class is one of their labels; when several
+  classes tie for the highest score, the expectation over a uniform pick among them (the
+  fraction of the tied classes that are labels), so no class index is favoured;
 - mAP: label ranking average precision, per video (how high its relevant labels rank among all
   classes), averaged over videos (`label_ranking_average_precision_score`);
 - F: F1 of the labels predicted with a score >= 0.5, per video, averaged over videos
@@ -18,8 +20,9 @@ THRESHOLD = 0.5
 
 
 def top1(targets: np.ndarray, scores: np.ndarray) -> float:
-    best = scores.argmax(axis=1)
-    return float(targets[np.arange(len(targets)), best].mean() * 100)
+    tied = scores == scores.max(axis=1, keepdims=True)  # every class sharing the top score
+    hits = (tied & (targets > 0)).sum(axis=1) / tied.sum(axis=1)
+    return float(hits.mean() * 100)
 
 
 def instance_map(targets: np.ndarray, scores: np.ndarray) -> float:

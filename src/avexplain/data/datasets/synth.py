@@ -124,6 +124,16 @@ def _consistent(spec: VideoSpec, pairs, T: int) -> bool:
     return True
 
 
+def primary_class(index: int, config: dict) -> int:
+    """The first label of video `index`: balanced over the classes (index mod C) but assigned
+    through a seeded permutation of the videos, so the class does not follow from the index."""
+    seed, n = int(config["seed"]), int(config["datasets"]["synth"]["classes"])
+    num = int(config["datasets"]["synth"]["num_videos"])
+    if not 0 <= index < num:
+        raise ValueError(f"synth video {index} is outside 0..{num - 1} (datasets.synth.num_videos)")
+    return int(np.random.default_rng([seed, 3]).permutation(num)[index] % n)
+
+
 def video_spec(index: int, config: dict) -> VideoSpec:
     """The labels, events and distractors of video `index`, from the seed alone."""
     seed, T, _, _, _, n = _settings(config)
@@ -131,7 +141,7 @@ def video_spec(index: int, config: dict) -> VideoSpec:
     if T < 4:
         raise ConfigError(f"config key 'clip.segments' is {T}; synth needs at least 4 seconds")
     rng = np.random.default_rng([seed, 1, index])
-    primary = index % n  # round robin: every class has (nearly) the same number of videos
+    primary = primary_class(index, config)
     labels = [primary]
     if rng.random() < 0.35:
         labels.append(int(rng.choice([c for c in range(n) if c != primary])))
@@ -212,18 +222,21 @@ def _sprite(kind: int, k: int, rng) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _background(size: int, rng) -> np.ndarray:
-    """A static cluttered scene: a gradient, muted blobs and fine grain."""
+    """A static cluttered scene: a gradient, blobs and fine grain, all nearly grey (a tint of at
+    most 12 levels per channel): the clutter varies in brightness and shape, and colour, the
+    cue that random-weight features keep best, belongs to the objects alone."""
     g = np.linspace(0, 1, size, dtype=np.float32)
-    base = rng.uniform(60, 150, 3).astype(np.float32)
-    tilt = rng.uniform(-40, 40, 3).astype(np.float32)
+    tint = lambda: rng.uniform(-12, 12, 3)  # noqa: E731
+    base = (rng.uniform(60, 150) + tint()).astype(np.float32)
+    tilt = (rng.uniform(-40, 40) + tint()).astype(np.float32)
     img = base[None, None, :] + tilt[None, None, :] * (g[:, None, None] + g[None, :, None]) / 2
     yy, xx = np.mgrid[0:size, 0:size]
     for _ in range(30):
         cy, cx = rng.uniform(0, size, 2)
         ry, rx = rng.uniform(0.02, 0.1, 2) * size
         blob = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1
-        img[blob] = rng.uniform(40, 180, 3)  # muted, so class colours stay the salient ones
-    img += rng.normal(0, 6, img.shape)
+        img[blob] = rng.uniform(40, 180) + tint()
+    img += rng.normal(0, 6, (size, size, 1))  # grey grain
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
