@@ -1,0 +1,436 @@
+"""The AV-transformer family (paper 002): region encoders, co-attentions and segment classifiers
+as one parameterised model, plus the DAM reconstruction (spec 5.2).
+
+Inputs as every model: visual pool5 maps (B, T, H, W, Dv), audio embeddings (B, T, Da); R = H*W
+regions per segment. A grid model is encoder -> pooling -> classifier (names in avexplain.avt_names):
+
+- Region MLP (paper 4.2): every pool5 region through Linear(Dv -> D) + ReLU, D = 128.
+- Encoders: `mlp` (nothing more), `conv3d` (3x3x3 over T, H, W), `lstm` (a BiLSTM per location
+  over time), `transformer` and its ablations (Eq. 1-2, `AVTransformer`), `raw` (the pool5
+  vectors themselves, no MLP: AVEL's input).
+- Poolings over the regions of a segment: `gap` (mean), `ag` (AVEL's audio-guided attention),
+  `avol` (instance attention, Eq. 3-4, `InstanceAttention`). The attention weights are computed
+  from the encoded regions; the vectors they pool are the region MLP outputs v_r^t, as Eq. 4 is
+  written (`pool_source="encoded"` pools the encoder outputs instead).
+- Classifiers over the T segments (`SegmentClassifier`): `mlp` (per segment), `lstm` (one BiLSTM
+  over [a; v]), `avel` (a BiLSTM per modality, concatenated), `avsdn` (AVEL's encoders plus an
+  LSTM decoder started from their final states, spec 5.1). All end in AVEL's segment head.
+
+Output dict: `segment_logits` (B, T, C+1; background is the last class), `video_logits` (B, C+1;
+weak models only: MIL pooling over time), `space_attention` (B, T, H, W: the pooling's weights,
+None for GAP) and, for transformer encoders, `transformer_attention` (B, T, R, R: the row-softmax
+of Eq. 2). docs/localization.md records the readings of the equations."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avexplain.avt_names import NAMES, SPECS, TRANSFORMER_SWITCHES, Spec, parse
+from avexplain.config import ConfigError
+
+__all__ = [
+    "AVT",
+    "AVTransformer",
+    "AudioGuidedAttention",
+    "DAM",
+    "InstanceAttention",
+    "NAMES",
+    "SPECS",
+    "SegmentClassifier",
+    "build",
+    "temporal_window",
+]
+
+LSTM_HIDDEN = 128  # per direction, as AVEL's code
+HEAD_HIDDEN = 64
+
+
+def segment_head(in_dim: int, num_outputs: int) -> nn.Sequential:
+    """AVEL's shared segment head: ReLU -> Linear(in -> 64) -> ReLU -> Linear(64 -> C+1)."""
+    return nn.Sequential(
+        nn.ReLU(), nn.Linear(in_dim, HEAD_HIDDEN), nn.ReLU(), nn.Linear(HEAD_HIDDEN, num_outputs)
+    )
+
+
+def bilstm(in_dim: int, hidden: int = LSTM_HIDDEN) -> nn.LSTM:
+    """One-layer bidirectional, batch-first LSTM (AVEL's code: 128 units per direction)."""
+    return nn.LSTM(in_dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
+
+
+def temporal_window(time_steps: int, intra: bool, inter: bool, device=None) -> torch.Tensor:
+    """(T, T) row-stochastic weights of the frames k whose regions segment t attends to:
+    k = t when `intra`, k = t-1 and t+1 when `inter`. Eq. 1 sums over the window; we average,
+    so the two boundary segments (one neighbour missing) stay on the scale of the others."""
+    steps = torch.arange(time_steps, device=device)
+    gap = (steps[:, None] - steps[None, :]).abs()
+    mask = ((gap == 0) & intra) | ((gap == 1) & inter)
+    counts = mask.sum(1, keepdim=True)
+    if (counts == 0).any():
+        raise ValueError(
+            f"AV-transformer window (intra={intra}, inter={inter}) is empty for T={time_steps}"
+        )
+    return mask.float() / counts
+
+
+class AVTransformer(nn.Module):
+    """Eq. 1-2 on region features v (B, T, R, D) and audio a (B, T, D).
+
+    Attn^t_{r,i} = (theta(v_r^t) + a^t) . key_i^t with key_i^t = mean_{k in K(t)} phi(v_i^k);
+    every row r gets a softmax over the regions i. The value term of Eq. 2 as printed sums the
+    softmax over i and multiplies the query's own vector, which returns v_r^t unchanged; we read
+    it as the non-local block the paper cites: values g_i^t = mean_{k in K(t)} v_i^k over the
+    key frames, v~_r^t = v_r^t + sum_i softmax_i(Attn^t_{r,i}) g_i^t (`residual=False` drops
+    the v_r^t). `intra`/`inter` choose K(t) (temporal_window); `audio` adds a^t to the query."""
+
+    def __init__(self, dim: int, intra=True, inter=True, audio=True, residual=True, scale=False):
+        super().__init__()
+        self.intra, self.inter, self.audio = intra, inter, audio
+        self.residual, self.scale = residual, scale
+        self.theta = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
+        self.phi = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
+
+    def forward(self, v: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        window = temporal_window(v.shape[1], self.intra, self.inter, v.device)
+        keys = torch.einsum("tk,bkid->btid", window, self.phi(v))
+        values = torch.einsum("tk,bkid->btid", window, v)
+        queries = self.theta(v)
+        if self.audio:
+            queries = queries + a[:, :, None, :]
+        scores = torch.einsum("btrd,btid->btri", queries, keys)
+        if self.scale:
+            scores = scores / math.sqrt(v.shape[-1])
+        attention = scores.softmax(-1)
+        context = torch.einsum("btri,btid->btrd", attention, values)
+        return (v + context if self.residual else context), attention
+
+
+class InstanceAttention(nn.Module):
+    """AVOL co-attention (Eq. 3-4): M^t = softmax over regions of sim(v~_r^t, a^t), then
+    v_att^t = sum_r M_r^t u_r^t. `similarity`: "dot" (Eq. 3) or "cosine" (AVOL's wording) with a
+    learnable inverse temperature, without which a 25-49-way softmax of values in [-1, 1] is
+    nearly uniform. An audio projection is added only when the widths differ."""
+
+    def __init__(self, dim: int, audio_dim: int, similarity: str = "dot"):
+        super().__init__()
+        if similarity not in ("dot", "cosine"):
+            raise ValueError(f"instance attention similarity '{similarity}': dot or cosine")
+        self.similarity = similarity
+        self.audio = nn.Identity() if audio_dim == dim else nn.Linear(audio_dim, dim)
+        if similarity == "cosine":
+            self.log_inverse_temperature = nn.Parameter(torch.tensor(math.log(10.0)))
+
+    def forward(self, keys, values, audio):
+        """keys (B, T, R, D), values (B, T, R, Dv), audio (B, T, Da) -> pooled (B, T, Dv) and the
+        weights M (B, T, R)."""
+        a = self.audio(audio)
+        if self.similarity == "cosine":
+            scores = F.cosine_similarity(keys, a[:, :, None, :], dim=-1)
+            scores = scores * self.log_inverse_temperature.exp()
+        else:
+            scores = torch.einsum("btrd,btd->btr", keys, a)
+        weights = scores.softmax(-1)
+        return torch.einsum("btr,btrd->btd", weights, values), weights
+
+
+class AudioGuidedAttention(nn.Module):
+    """AVEL's audio-guided attention (004 Eq. 2-4, spec 2.1a): U_v, U_a = ReLU(Linear(-> d));
+    x_t = W_f tanh(W_v U_v(v_t) + (W_a U_a(a_t)) 1^T) with W_v, W_a in R^{k x d}, W_f in R^{1 x k},
+    all without bias, k = R; softmax over the regions. `broadcast="paper"` indexes the audio
+    term by the hidden unit (Eq. 4 as printed), "code" by the region (the AVE code)."""
+
+    def __init__(self, visual_dim, audio_dim, regions, hidden=512, broadcast="paper"):
+        super().__init__()
+        if broadcast not in ("paper", "code"):
+            raise ValueError(f"audio-guided attention broadcast '{broadcast}': paper or code")
+        self.broadcast = broadcast
+        self.u_v = nn.Sequential(nn.Linear(visual_dim, hidden), nn.ReLU())
+        self.u_a = nn.Sequential(nn.Linear(audio_dim, hidden), nn.ReLU())
+        self.w_v = nn.Linear(hidden, regions, bias=False)
+        self.w_a = nn.Linear(hidden, regions, bias=False)
+        self.w_f = nn.Linear(regions, 1, bias=False)
+        for layer in (self.u_v[0], self.u_a[0], self.w_v, self.w_a, self.w_f):
+            nn.init.xavier_uniform_(layer.weight)  # AVE code's init
+
+    def forward(self, keys, values, audio):
+        """keys (B, T, R, Dk), values (B, T, R, Dv), audio (B, T, Da) -> (B, T, Dv), (B, T, R)."""
+        content = self.w_v(self.u_v(keys))  # (B, T, R regions, k hidden)
+        guide = self.w_a(self.u_a(audio))  # (B, T, k)
+        guide = guide[:, :, None, :] if self.broadcast == "paper" else guide[:, :, :, None]
+        weights = self.w_f(torch.tanh(content + guide)).squeeze(-1).softmax(-1)
+        return torch.einsum("btr,btrd->btd", weights, values), weights
+
+
+class SegmentClassifier(nn.Module):
+    """Per-segment scores (B, T, C+1) from audio (B, T, Da) and/or pooled visual (B, T, Dv).
+
+    `mlp`: [a; v] -> Linear(-> 128) + ReLU -> Linear(-> C+1), no temporal model. `lstm`: one
+    BiLSTM over [a; v] -> head. `avel`: a BiLSTM per modality, outputs concatenated -> head.
+    `avsdn` (reconstruction): AVEL's encoders; a decoder LSTM whose input at t is the encoders'
+    output e_t (local) and whose initial state is the concatenation of the encoders' final
+    states, both directions (global), so its width equals e_t's -> head."""
+
+    def __init__(self, kind: str, input_dims: list[int], num_outputs: int):
+        super().__init__()
+        self.kind = kind
+        total = sum(input_dims)
+        if kind == "mlp":
+            self.net = nn.Sequential(
+                nn.Linear(total, LSTM_HIDDEN), nn.ReLU(), nn.Linear(LSTM_HIDDEN, num_outputs)
+            )
+            return
+        if kind == "lstm":
+            self.encoders = nn.ModuleList([bilstm(total)])
+        elif kind in ("avel", "avsdn"):
+            self.encoders = nn.ModuleList([bilstm(d) for d in input_dims])
+        else:
+            raise ValueError(f"unknown segment classifier '{kind}'")
+        width = 2 * LSTM_HIDDEN * len(self.encoders)
+        if kind == "avsdn":
+            self.decoder = nn.LSTM(width, width, num_layers=1, batch_first=True)
+        self.head = segment_head(width, num_outputs)
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        if self.kind == "mlp":
+            return self.net(torch.cat(inputs, -1))
+        if self.kind == "lstm":
+            inputs = [torch.cat(inputs, -1)]
+        runs = [lstm(x) for lstm, x in zip(self.encoders, inputs, strict=True)]
+        outputs, finals = [r[0] for r in runs], [r[1] for r in runs]
+        encoded = torch.cat(outputs, -1)
+        if self.kind == "avsdn":
+            # final (h, c) of each BiLSTM: (2 directions, B, H) -> (1, B, 2H), then modalities
+            h0 = torch.cat([torch.cat(list(h), -1) for h, _ in finals], -1)[None]
+            c0 = torch.cat([torch.cat(list(c), -1) for _, c in finals], -1)[None]
+            encoded, _ = self.decoder(encoded, (h0.contiguous(), c0.contiguous()))
+        return self.head(encoded)
+
+
+class RegionEncoder(nn.Module):
+    """Region MLP + the encoder of Table 2/3 -> (regions u (B,T,R,Du), encoded (B,T,R,De))."""
+
+    def __init__(self, kind, visual_dim, audio_dim, dim, grid, residual=True, scale=False):
+        super().__init__()
+        self.kind, self.grid = kind, tuple(grid)
+        if kind == "raw":
+            self.out_dim = visual_dim
+            return
+        self.out_dim = dim
+        self.mlp = nn.Sequential(nn.Linear(visual_dim, dim), nn.ReLU())
+        if kind == "conv3d":
+            self.conv = nn.Sequential(nn.Conv3d(dim, dim, 3, padding=1), nn.ReLU())
+        elif kind == "lstm":
+            self.lstm = bilstm(dim, dim // 2)  # both directions, like the 3-frame window
+        elif kind in TRANSFORMER_SWITCHES:
+            intra, inter, audio = TRANSFORMER_SWITCHES[kind]
+            self.audio = nn.Identity() if audio_dim == dim else nn.Linear(audio_dim, dim)
+            self.transformer = AVTransformer(dim, intra, inter, audio, residual, scale)
+        elif kind != "mlp":
+            raise ValueError(f"unknown region encoder '{kind}'")
+
+    def forward(self, visual, audio):
+        b, t, h, w, _ = visual.shape
+        if self.kind == "raw":
+            regions = visual.reshape(b, t, h * w, -1)
+            return regions, regions, None
+        regions = self.mlp(visual)  # (B, T, H, W, D)
+        encoded, attention = regions, None
+        if self.kind == "conv3d":
+            encoded = self.conv(regions.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
+        elif self.kind == "lstm":
+            series = regions.permute(0, 2, 3, 1, 4).reshape(b * h * w, t, -1)
+            series = self.lstm(series)[0].reshape(b, h, w, t, -1)
+            encoded = series.permute(0, 3, 1, 2, 4)
+        flat = regions.reshape(b, t, h * w, -1)
+        encoded = encoded.reshape(b, t, h * w, -1)
+        if self.kind in TRANSFORMER_SWITCHES:
+            encoded, attention = self.transformer(flat, self.audio(audio))
+        return flat, encoded, attention
+
+
+def mil_pool(segment_logits: torch.Tensor, how: str = "max") -> torch.Tensor:
+    """Video scores from segment scores (weak setting): max over time (002 section 3.1) or mean
+    (004 Eq. 7)."""
+    if how == "max":
+        return segment_logits.amax(1)
+    if how == "mean":
+        return segment_logits.mean(1)
+    raise ValueError(f"mil_pool '{how}': max or mean")
+
+
+class AVT(nn.Module):
+    """One grid model of the family (see the module doc); `spec` from avexplain.avt_names."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        visual_dim: int,
+        audio_dim: int,
+        num_classes: int,
+        time_steps: int,
+        grid: tuple[int, int],
+        dim: int = 128,
+        ag_hidden: int = 512,
+        ag_broadcast: str = "paper",
+        similarity: str = "dot",
+        pool_source: str = "regions",
+        residual: bool = True,
+        scale: bool = False,
+        mil: str = "max",
+    ):
+        super().__init__()
+        if spec.kind != "grid":
+            raise ValueError(f"AVT builds grid models; {spec.name} is {spec.kind}")
+        if pool_source not in ("regions", "encoded"):
+            raise ValueError(f"pool_source '{pool_source}': regions or encoded")
+        self.spec, self.name = spec, spec.name
+        self.time_steps, self.grid, self.num_classes = time_steps, tuple(grid), num_classes
+        self.pool_source, self.mil = pool_source, mil
+        self.uses_audio = spec.modality in ("av", "audio")
+        self.uses_visual = spec.modality in ("av", "visual")
+        dims = [audio_dim] if self.uses_audio else []
+        if self.uses_visual:
+            self.encoder = RegionEncoder(
+                spec.encoder, visual_dim, audio_dim, dim, grid, residual, scale
+            )
+            out = self.encoder.out_dim
+            regions = self.grid[0] * self.grid[1]
+            if spec.pooling == "ag":
+                self.pooling = AudioGuidedAttention(
+                    out, audio_dim, regions, ag_hidden, ag_broadcast
+                )
+            elif spec.pooling == "avol":
+                self.pooling = InstanceAttention(out, audio_dim, similarity)
+            dims.append(out)  # the region MLP and every encoder keep width D (raw: Dv)
+        self.classifier = SegmentClassifier(spec.classifier, dims, num_classes + 1)
+
+    def check_inputs(self, visual, audio):
+        t, (h, w) = self.time_steps, self.grid
+        if self.uses_visual and (visual.ndim != 5 or tuple(visual.shape[1:4]) != (t, h, w)):
+            raise ValueError(
+                f"{self.name}: visual input of shape {tuple(visual.shape)}, expected "
+                f"(batch, {t}, {h}, {w}, channels)"
+            )
+        if self.uses_audio or self.spec.pooling != "gap" or self.spec.encoder != "raw":
+            if audio.ndim != 3 or audio.shape[1] != t:
+                raise ValueError(
+                    f"{self.name}: audio input of shape {tuple(audio.shape)}, expected "
+                    f"(batch, {t}, channels)"
+                )
+
+    def forward(self, visual: torch.Tensor | None, audio: torch.Tensor | None) -> dict:
+        self.check_inputs(visual, audio)
+        inputs, space, transformer = [], None, None
+        if self.uses_audio:
+            inputs.append(audio)
+        if self.uses_visual:
+            regions, encoded, transformer = self.encoder(visual, audio)
+            values = encoded if self.pool_source == "encoded" else regions
+            if self.spec.pooling == "gap":
+                pooled = values.mean(2)
+            else:
+                pooled, weights = self.pooling(encoded, values, audio)
+                space = weights.reshape(*weights.shape[:2], *self.grid)
+            inputs.append(pooled)
+        segment_logits = self.classifier(inputs)
+        out = {"segment_logits": segment_logits, "space_attention": space}
+        if transformer is not None:
+            out["transformer_attention"] = transformer
+        if self.spec.weak:
+            out["video_logits"] = mil_pool(segment_logits, self.mil)
+        return out
+
+
+class DAM(nn.Module):
+    """Dual Attention Matching (Wu et al., ICCV 2019), a reconstruction from its description
+    (no code was found; spec 5.2). Per modality a BiLSTM over the segments (audio: VGGish; visual:
+    GAP of pool5); a self-attention pooling over time gives each modality's global event vector
+    g; each global vector is matched with every local segment of the other modality,
+    s_t^v = sigmoid(g^a . h_t^v / sqrt(d)) and s_t^a = sigmoid(g^v . h_t^a / sqrt(d)); the event
+    relevance is r_t = (s_t^a + s_t^v) / 2 and the video's category comes from [g^a; g^v].
+    A segment is labelled with the video's category when r_t >= 0.5, else background; the
+    segment logits encode exactly that rule (see `forward`). Supervised only."""
+
+    def __init__(self, visual_dim, audio_dim, num_classes, time_steps, grid):
+        super().__init__()
+        self.name, self.num_classes = "avt_dam", num_classes
+        self.time_steps, self.grid = time_steps, tuple(grid)
+        width = 2 * LSTM_HIDDEN
+        self.audio_lstm, self.visual_lstm = bilstm(audio_dim), bilstm(visual_dim)
+        self.audio_pool = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
+        self.visual_pool = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
+        self.category = nn.Linear(2 * width, num_classes)
+
+    @staticmethod
+    def _global(h, pool):
+        return torch.einsum("bt,btd->bd", pool(h).squeeze(-1).softmax(-1), h)
+
+    def forward(self, visual, audio) -> dict:
+        h_a = self.audio_lstm(audio)[0]
+        h_v = self.visual_lstm(visual.mean((2, 3)))[0]
+        g_a, g_v = self._global(h_a, self.audio_pool), self._global(h_v, self.visual_pool)
+        root = math.sqrt(h_a.shape[-1])
+        s_v = torch.einsum("bd,btd->bt", g_a, h_v) / root
+        s_a = torch.einsum("bd,btd->bt", g_v, h_a) / root
+        relevance = 0.5 * (torch.sigmoid(s_a) + torch.sigmoid(s_v))
+        category_logits = self.category(torch.cat([g_a, g_v], -1))
+        # log r_t + log p(c) - max_c log p(c) for events, log(1 - r_t) for background: the
+        # argmax is the video's top category iff r_t >= 0.5, DAM's inference rule
+        log_p = category_logits.log_softmax(-1)
+        events = (log_p - log_p.amax(-1, keepdim=True))[:, None, :]
+        events = events + relevance.clamp_min(1e-6).log()[:, :, None]
+        background = (1 - relevance).clamp_min(1e-6).log()[:, :, None]
+        return {
+            "segment_logits": torch.cat([events, background], -1),
+            "space_attention": None,
+            "relevance": relevance,
+            "category_logits": category_logits,
+        }
+
+    @staticmethod
+    def loss(out: dict, targets: torch.Tensor) -> torch.Tensor:
+        """BCE of r_t against event/background of each segment + CE of the video category
+        (targets: (B, T, C+1) segment targets, background last; the category target is the
+        normalised class mass of the event segments)."""
+        is_event = 1 - targets[..., -1]
+        relevance = F.binary_cross_entropy(out["relevance"].clamp(1e-6, 1 - 1e-6), is_event)
+        mass = targets[..., :-1].sum(1)
+        video = mass / mass.sum(-1, keepdim=True).clamp_min(1e-8)
+        category = -(video * out["category_logits"].log_softmax(-1)).sum(-1).mean()
+        return relevance + category
+
+
+def build(
+    name: str,
+    model_config: dict,
+    visual_dim: int,
+    audio_dim: int,
+    num_classes: int,
+    time_steps: int,
+    grid: tuple[int, int],
+) -> nn.Module:
+    """A freshly initialised family model `name`; `model_config` keys (all optional) are AVT's
+    keyword options: dim, ag_hidden, ag_broadcast, similarity, pool_source, residual, scale, mil."""
+    try:
+        spec = parse(name)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if spec.kind == "dam":
+        return DAM(visual_dim, audio_dim, num_classes, time_steps, grid)
+    options = {k: v for k, v in model_config.items() if k in AVT_OPTIONS}
+    return AVT(spec, visual_dim, audio_dim, num_classes, time_steps, grid, **options)
+
+
+AVT_OPTIONS = (
+    "dim",
+    "ag_hidden",
+    "ag_broadcast",
+    "similarity",
+    "pool_source",
+    "residual",
+    "scale",
+    "mil",
+)
