@@ -14,7 +14,6 @@ from avexplain.avt_names import Spec, parse
 from avexplain.models.avt import (
     AVT,
     DAM,
-    AudioGuidedAttention,
     AVTransformer,
     InstanceAttention,
     SegmentClassifier,
@@ -24,6 +23,7 @@ from avexplain.models.avt import (
 
 B, T, H, W, DV, DA, C = 2, 5, 2, 3, 6, 4, 3
 R = H * W
+TINY = {"dim": 8, "attention_dim": 16, "lstm_hidden": 8}  # config section `avt`, shrunk
 
 
 @pytest.fixture(autouse=True)
@@ -160,27 +160,10 @@ def test_instance_attention_finds_the_region_that_matches_the_audio():
     assert weights[0, 0].argmax() == 4 and weights[0, 0, 4] > 0.9
 
 
-@pytest.mark.parametrize("broadcast", ["paper", "code"])
-def test_audio_guided_attention_is_a_distribution(broadcast):
-    module = AudioGuidedAttention(DV, DA, R, hidden=16, broadcast=broadcast)
-    values = torch.randn(B, T, R, DV)
-    pooled, weights = module(values, values, torch.randn(B, T, DA))
-    assert torch.allclose(weights.sum(-1), torch.ones(B, T), atol=1e-6)
-    assert torch.allclose(pooled, torch.einsum("btr,btrd->btd", weights, values), atol=1e-6)
-
-
-def test_audio_guided_broadcasts_differ():
-    paper = AudioGuidedAttention(DV, DA, R, hidden=16, broadcast="paper")
-    code = AudioGuidedAttention(DV, DA, R, hidden=16, broadcast="code")
-    code.load_state_dict(paper.state_dict())
-    values, audio = torch.randn(1, T, R, DV), torch.randn(1, T, DA)
-    assert not torch.allclose(paper(values, values, audio)[1], code(values, values, audio)[1])
-
-
 @pytest.mark.parametrize("kind", avt_names.CLASSIFIERS)
 @pytest.mark.parametrize("dims", [[DA, 7], [DA], [7]])
 def test_classifier_shapes(kind, dims):
-    classifier = SegmentClassifier(kind, dims, C + 1)
+    classifier = SegmentClassifier(kind, dims, C + 1, lstm_hidden=8)
     out = classifier([torch.randn(B, T, d) for d in dims])
     assert out.shape == (B, T, C + 1)
 
@@ -190,14 +173,14 @@ def test_mlp_classifier_has_no_temporal_context_and_the_others_do():
     changed = [x.clone() for x in inputs]
     changed[1][:, -1] += 1.0
     for kind in avt_names.CLASSIFIERS:
-        classifier = SegmentClassifier(kind, [DA, 7], C + 1)
+        classifier = SegmentClassifier(kind, [DA, 7], C + 1, lstm_hidden=8)
         first = (classifier(inputs) - classifier(changed))[0, 0].abs().max()
         assert (first > 1e-7) == (kind != "mlp"), kind
 
 
 def test_avsdn_decoder_starts_from_the_encoders_final_states():
-    classifier = SegmentClassifier("avsdn", [DA, 7], C + 1)
-    assert classifier.decoder.hidden_size == classifier.decoder.input_size == 4 * 128
+    classifier = SegmentClassifier("avsdn", [DA, 7], C + 1, lstm_hidden=8)
+    assert classifier.decoder.hidden_size == classifier.decoder.input_size == 4 * 8
     inputs = [torch.randn(B, T, DA), torch.randn(B, T, 7)]
     base = classifier(inputs)
     zero = classifier.decoder.forward
@@ -215,12 +198,12 @@ ALL_SPECS = [
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
 def test_grid_model_outputs(spec):
-    model = AVT(spec, DV, DA, C, T, (H, W), dim=8, ag_hidden=16)
+    model = AVT(TINY, DV, DA, C, T, (H, W), spec=spec)
     out = model(torch.randn(B, T, H, W, DV), torch.randn(B, T, DA))
     assert out["segment_logits"].shape == (B, T, C + 1)
     assert "video_logits" not in out
     if spec.pooling == "gap":
-        assert out["space_attention"] is None
+        assert "space_attention" not in out
     else:
         space = out["space_attention"]
         assert space.shape == (B, T, H, W)
@@ -230,25 +213,30 @@ def test_grid_model_outputs(spec):
 
 @pytest.mark.parametrize("mil", ["max", "mean"])
 def test_weak_models_pool_over_time(mil):
-    model = AVT(parse("avt_transformer_avol_avel_weak"), DV, DA, C, T, (H, W), dim=8, mil=mil)
+    cfg = {**TINY, "mil_pool": mil}
+    model = AVT(cfg, DV, DA, C, T, (H, W), spec=parse("avt_transformer_avol_avel_weak"))
     out = model(torch.randn(B, T, H, W, DV), torch.randn(B, T, DA))
     pooled = getattr(out["segment_logits"], "amax" if mil == "max" else "mean")(1)
     assert torch.allclose(out["video_logits"], pooled)
 
 
 def test_unimodal_models_ignore_the_other_modality():
-    audio_only = build("avt_audio_avel", {}, DV, DA, C, T, (H, W))
+    audio_only = build("avt_audio_avel", TINY, DV, DA, C, T, (H, W))
     a = torch.randn(B, T, DA)
     assert audio_only(None, a)["segment_logits"].shape == (B, T, C + 1)
-    visual_only = build("avt_visual_avel", {}, DV, DA, C, T, (H, W))
+    visual_only = build("avt_visual_avel", TINY, DV, DA, C, T, (H, W))
     v = torch.randn(B, T, H, W, DV)
-    assert visual_only(v, None)["segment_logits"].shape == (B, T, C + 1)
+    assert torch.allclose(
+        visual_only(v, None)["segment_logits"], visual_only(v.mean((2, 3)), None)["segment_logits"]
+    )
 
 
-def test_pool_source_sets_what_is_pooled():
-    spec = parse("avt_conv3d_avol_mlp")
-    regions = AVT(spec, DV, DA, C, T, (H, W), dim=DA, pool_source="regions")
-    encoded = AVT(spec, DV, DA, C, T, (H, W), dim=DA, pool_source="encoded")
+@pytest.mark.parametrize("pooling", ["ag", "avol"])
+def test_pool_source_sets_what_is_pooled(pooling):
+    """Weights from the encoded regions either way; pooled vectors differ."""
+    spec = parse(f"avt_conv3d_{pooling}_mlp")
+    regions = AVT({**TINY, "pool_source": "regions"}, DV, DA, C, T, (H, W), spec=spec)
+    encoded = AVT({**TINY, "pool_source": "encoded"}, DV, DA, C, T, (H, W), spec=spec)
     encoded.load_state_dict(regions.state_dict())
     v, a = torch.randn(B, T, H, W, DV), torch.randn(B, T, DA)
     first, second = regions(v, a), encoded(v, a)
@@ -257,13 +245,13 @@ def test_pool_source_sets_what_is_pooled():
 
 
 def test_bad_input_shape_is_named():
-    model = build("avt_transformer_avol_avel", {}, DV, DA, C, T, (H, W))
-    with pytest.raises(ValueError, match=r"expected \(batch, 5, 2, 3"):
+    model = build("avt_transformer_avol_avel", TINY, DV, DA, C, T, (H, W))
+    with pytest.raises(ValueError, match="visual input of shape"):
         model(torch.randn(B, T, 3, 3, DV), torch.randn(B, T, DA))
 
 
 def test_dam_segments_follow_the_relevance_rule():
-    model = DAM(DV, DA, C, T, (H, W))
+    model = DAM(TINY, DV, DA, C, T, (H, W))
     out = model(torch.randn(4, T, H, W, DV), torch.randn(4, T, DA))
     assert out["segment_logits"].shape == (4, T, C + 1)
     predicted = out["segment_logits"].argmax(-1)
@@ -294,7 +282,7 @@ def test_names_cover_the_tables_and_parse_back():
 def test_every_table_model_builds_and_runs():
     v, a = torch.randn(1, T, H, W, DV), torch.randn(1, T, DA)
     for name in avt_names.NAMES:
-        out = build(name, {"dim": 8, "ag_hidden": 16}, DV, DA, C, T, (H, W))(v, a)
+        out = build(name, TINY, DV, DA, C, T, (H, W))(v, a)
         assert out["segment_logits"].shape == (1, T, C + 1), name
         assert ("video_logits" in out) == name.endswith("_weak"), name
 
@@ -303,7 +291,11 @@ def test_unknown_name_is_a_config_error():
     from avexplain.config import ConfigError
 
     with pytest.raises(ConfigError, match="unknown AV-transformer model"):
-        build("avt_nothing", {}, DV, DA, C, T, (H, W))
+        build("avt_nothing", TINY, DV, DA, C, T, (H, W))
+    with pytest.raises(ConfigError, match="avt.similarity"):
+        build("avt_transformer_avol_avel", {"similarity": "l2"}, DV, DA, C, T, (H, W))
+    with pytest.raises(ConfigError, match="unknown key"):
+        build("avt_transformer_avol_avel", {"window": 3}, DV, DA, C, T, (H, W))
 
 
 def toy_batch(n: int, generator: torch.Generator):
@@ -323,19 +315,13 @@ def toy_batch(n: int, generator: torch.Generator):
 def test_smoke_training_lowers_the_loss(name):
     generator = torch.Generator().manual_seed(0)
     visual, audio, targets = toy_batch(16, generator)
-    model = build(name, {"dim": 16, "ag_hidden": 16}, DV, DA, C, T, (H, W))
+    model = build(name, {"dim": 16, "attention_dim": 16}, DV, DA, C, T, (H, W))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def loss_of(out):
-        if isinstance(model, DAM):
-            return model.loss(out, targets)
-        return F.cross_entropy(out["segment_logits"].flatten(0, 1), targets.flatten(0, 1))
-
     with torch.no_grad():
-        first = loss_of(model(visual, audio)).item()
+        first = model.loss(model(visual, audio), targets).item()
     for _ in range(30):
         optimizer.zero_grad()
-        loss = loss_of(model(visual, audio))
+        loss = model.loss(model(visual, audio), targets)
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.6 * first

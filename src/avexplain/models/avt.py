@@ -1,25 +1,28 @@
 """The AV-transformer family (paper 002): region encoders, co-attentions and segment classifiers
-as one parameterised model, plus the DAM reconstruction (spec 5.2).
+as one parameterised model `AVT`, plus the DAM reconstruction (spec 5.2), built by name.
 
-Inputs as every model: visual pool5 maps (B, T, H, W, Dv), audio embeddings (B, T, Da); R = H*W
-regions per segment. A grid model is encoder -> pooling -> classifier (names in avexplain.avt_names):
+Inputs as the AVEL family: visual pool5 maps (B, T, H, W, Dv) (models without region attention
+also take GAP vectors (B, T, Dv)), audio embeddings (B, T, Da); R = H*W regions per segment. A
+grid model is encoder -> pooling -> classifier (names: avexplain.avt_names):
 
 - Region MLP (paper 4.2): every pool5 region through Linear(Dv -> D) + ReLU, D = 128.
 - Encoders: `mlp` (nothing more), `conv3d` (3x3x3 over T, H, W), `lstm` (a BiLSTM per location
   over time), `transformer` and its ablations (Eq. 1-2, `AVTransformer`), `raw` (the pool5
   vectors themselves, no MLP: AVEL's input).
-- Poolings over the regions of a segment: `gap` (mean), `ag` (AVEL's audio-guided attention),
-  `avol` (instance attention, Eq. 3-4, `InstanceAttention`). The attention weights are computed
-  from the encoded regions; the vectors they pool are the region MLP outputs v_r^t, as Eq. 4 is
-  written (`pool_source="encoded"` pools the encoder outputs instead).
-- Classifiers over the T segments (`SegmentClassifier`): `mlp` (per segment), `lstm` (one BiLSTM
-  over [a; v]), `avel` (a BiLSTM per modality, concatenated), `avsdn` (AVEL's encoders plus an
-  LSTM decoder started from their final states, spec 5.1). All end in AVEL's segment head.
+- Poolings over the regions of a segment: `gap` (mean), `ag` (AVEL's audio-guided attention,
+  avel.AudioGuidedAttention), `avol` (instance attention, Eq. 3-4, `InstanceAttention`). The
+  weights come from the encoded regions; the vectors they pool are the region MLP outputs
+  v_r^t, as Eq. 4 is written (`pool_source: encoded` pools the encoder outputs instead).
+- Classifiers over the T segments (`SegmentClassifier`): `mlp` (per segment), `lstm` (one
+  BiLSTM over [a; v]), `avel` (a BiLSTM per modality, concatenated), `avsdn` (AVEL's encoders
+  plus an LSTM decoder started from their final states, spec 5.1). The BiLSTMs and the segment
+  head are AVEL's (avel.bilstm, avel.SegmentHead); so are the input checks, the loss and the MIL
+  pooling (avel.LocalizationModel).
 
-Output dict: `segment_logits` (B, T, C+1; background is the last class), `video_logits` (B, C+1;
-weak models only: MIL pooling over time), `space_attention` (B, T, H, W: the pooling's weights,
-None for GAP) and, for transformer encoders, `transformer_attention` (B, T, R, R: the row-softmax
-of Eq. 2). docs/localization.md records the readings of the equations."""
+Output dict: `segment_logits` (B, T, C+1; background last), `video_logits` (B, C+1; weak models:
+MIL pooling over time, max by default), `space_attention` (B, T, H, W: the co-attention's
+weights; absent for GAP) and, with a transformer encoder, `transformer_attention` (B, T, R, R:
+the row softmax of Eq. 2). docs/localization.md records how the equations are read."""
 
 from __future__ import annotations
 
@@ -31,34 +34,46 @@ from torch import nn
 
 from avexplain.avt_names import NAMES, SPECS, TRANSFORMER_SWITCHES, Spec, parse
 from avexplain.config import ConfigError
+from avexplain.models.avel import DEFAULTS as AVEL_DEFAULTS
+from avexplain.models.avel import AudioGuidedAttention, LocalizationModel, SegmentHead, bilstm
 
 __all__ = [
     "AVT",
     "AVTransformer",
-    "AudioGuidedAttention",
     "DAM",
+    "DEFAULTS",
     "InstanceAttention",
     "NAMES",
     "SPECS",
     "SegmentClassifier",
     "build",
+    "settings",
     "temporal_window",
 ]
 
-LSTM_HIDDEN = 128  # per direction, as AVEL's code
-HEAD_HIDDEN = 64
+DEFAULTS = {
+    "dim": 128,  # D: region MLP output, transformer and instance-attention width (paper 4.2)
+    "similarity": "dot",  # instance attention: "dot" (Eq. 3) or "cosine" (AVOL's wording)
+    "pool_source": "regions",  # co-attention pools the region MLP outputs (Eq. 4) or "encoded"
+    "residual": True,  # v~ = v + context (non-local block); False: the context alone
+    "scale": False,  # divide Attn by sqrt(D) (the paper does not)
+    "mlp_hidden": 128,  # the MLP classifier's hidden width
+}
+CHOICES = {"similarity": ("dot", "cosine"), "pool_source": ("regions", "encoded")}
 
 
-def segment_head(in_dim: int, num_outputs: int) -> nn.Sequential:
-    """AVEL's shared segment head: ReLU -> Linear(in -> 64) -> ReLU -> Linear(64 -> C+1)."""
-    return nn.Sequential(
-        nn.ReLU(), nn.Linear(in_dim, HEAD_HIDDEN), nn.ReLU(), nn.Linear(HEAD_HIDDEN, num_outputs)
-    )
-
-
-def bilstm(in_dim: int, hidden: int = LSTM_HIDDEN) -> nn.LSTM:
-    """One-layer bidirectional, batch-first LSTM (AVEL's code: 128 units per direction)."""
-    return nn.LSTM(in_dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
+def settings(cfg: dict | None) -> tuple[dict, dict]:
+    """Split config section `avt` into this family's options (DEFAULTS filled in) and the AVEL
+    options it shares (LSTM width, AG attention, head, loss, MIL pooling; avel.DEFAULTS)."""
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(DEFAULTS) - set(AVEL_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"config section 'avt' has unknown key(s) {unknown}")
+    own = {**DEFAULTS, **{k: v for k, v in cfg.items() if k in DEFAULTS}}
+    for key, allowed in CHOICES.items():
+        if own[key] not in allowed:
+            raise ConfigError(f"config key 'avt.{key}' is {own[key]!r}; expected one of {allowed}")
+    return own, {k: v for k, v in cfg.items() if k in AVEL_DEFAULTS}
 
 
 def temporal_window(time_steps: int, intra: bool, inter: bool, device=None) -> torch.Tensor:
@@ -136,62 +151,43 @@ class InstanceAttention(nn.Module):
         return torch.einsum("btr,btrd->btd", weights, values), weights
 
 
-class AudioGuidedAttention(nn.Module):
-    """AVEL's audio-guided attention (004 Eq. 2-4, spec 2.1a): U_v, U_a = ReLU(Linear(-> d));
-    x_t = W_f tanh(W_v U_v(v_t) + (W_a U_a(a_t)) 1^T) with W_v, W_a in R^{k x d}, W_f in R^{1 x k},
-    all without bias, k = R; softmax over the regions. `broadcast="paper"` indexes the audio
-    term by the hidden unit (Eq. 4 as printed), "code" by the region (the AVE code)."""
-
-    def __init__(self, visual_dim, audio_dim, regions, hidden=512, broadcast="paper"):
-        super().__init__()
-        if broadcast not in ("paper", "code"):
-            raise ValueError(f"audio-guided attention broadcast '{broadcast}': paper or code")
-        self.broadcast = broadcast
-        self.u_v = nn.Sequential(nn.Linear(visual_dim, hidden), nn.ReLU())
-        self.u_a = nn.Sequential(nn.Linear(audio_dim, hidden), nn.ReLU())
-        self.w_v = nn.Linear(hidden, regions, bias=False)
-        self.w_a = nn.Linear(hidden, regions, bias=False)
-        self.w_f = nn.Linear(regions, 1, bias=False)
-        for layer in (self.u_v[0], self.u_a[0], self.w_v, self.w_a, self.w_f):
-            nn.init.xavier_uniform_(layer.weight)  # AVE code's init
-
-    def forward(self, keys, values, audio):
-        """keys (B, T, R, Dk), values (B, T, R, Dv), audio (B, T, Da) -> (B, T, Dv), (B, T, R)."""
-        content = self.w_v(self.u_v(keys))  # (B, T, R regions, k hidden)
-        guide = self.w_a(self.u_a(audio))  # (B, T, k)
-        guide = guide[:, :, None, :] if self.broadcast == "paper" else guide[:, :, :, None]
-        weights = self.w_f(torch.tanh(content + guide)).squeeze(-1).softmax(-1)
-        return torch.einsum("btr,btrd->btd", weights, values), weights
-
-
 class SegmentClassifier(nn.Module):
     """Per-segment scores (B, T, C+1) from audio (B, T, Da) and/or pooled visual (B, T, Dv).
 
-    `mlp`: [a; v] -> Linear(-> 128) + ReLU -> Linear(-> C+1), no temporal model. `lstm`: one
-    BiLSTM over [a; v] -> head. `avel`: a BiLSTM per modality, outputs concatenated -> head.
+    `mlp`: [a; v] -> Linear(-> mlp_hidden) + ReLU -> Linear(-> C+1), no temporal model. `lstm`:
+    one BiLSTM over [a; v] -> head. `avel`: a BiLSTM per modality, outputs concatenated -> head.
     `avsdn` (reconstruction): AVEL's encoders; a decoder LSTM whose input at t is the encoders'
     output e_t (local) and whose initial state is the concatenation of the encoders' final
-    states, both directions (global), so its width equals e_t's -> head."""
+    states, both directions (global), so its width equals e_t's -> head. Head: AVEL's
+    SegmentHead; BiLSTMs: AVEL's (`lstm_hidden` per direction)."""
 
-    def __init__(self, kind: str, input_dims: list[int], num_outputs: int):
+    def __init__(
+        self,
+        kind: str,
+        input_dims: list[int],
+        num_outputs: int,
+        lstm_hidden: int = AVEL_DEFAULTS["lstm_hidden"],
+        head_hidden: int = AVEL_DEFAULTS["head_hidden"],
+        mlp_hidden: int = DEFAULTS["mlp_hidden"],
+    ):
         super().__init__()
         self.kind = kind
         total = sum(input_dims)
         if kind == "mlp":
             self.net = nn.Sequential(
-                nn.Linear(total, LSTM_HIDDEN), nn.ReLU(), nn.Linear(LSTM_HIDDEN, num_outputs)
+                nn.Linear(total, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, num_outputs)
             )
             return
         if kind == "lstm":
-            self.encoders = nn.ModuleList([bilstm(total)])
+            self.encoders = nn.ModuleList([bilstm(total, lstm_hidden)])
         elif kind in ("avel", "avsdn"):
-            self.encoders = nn.ModuleList([bilstm(d) for d in input_dims])
+            self.encoders = nn.ModuleList([bilstm(d, lstm_hidden) for d in input_dims])
         else:
             raise ValueError(f"unknown segment classifier '{kind}'")
-        width = 2 * LSTM_HIDDEN * len(self.encoders)
+        width = 2 * lstm_hidden * len(self.encoders)
         if kind == "avsdn":
             self.decoder = nn.LSTM(width, width, num_layers=1, batch_first=True)
-        self.head = segment_head(width, num_outputs)
+        self.head = SegmentHead(width, head_hidden, num_outputs)
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         if self.kind == "mlp":
@@ -199,12 +195,11 @@ class SegmentClassifier(nn.Module):
         if self.kind == "lstm":
             inputs = [torch.cat(inputs, -1)]
         runs = [lstm(x) for lstm, x in zip(self.encoders, inputs, strict=True)]
-        outputs, finals = [r[0] for r in runs], [r[1] for r in runs]
-        encoded = torch.cat(outputs, -1)
+        encoded = torch.cat([output for output, _ in runs], -1)
         if self.kind == "avsdn":
-            # final (h, c) of each BiLSTM: (2 directions, B, H) -> (1, B, 2H), then modalities
-            h0 = torch.cat([torch.cat(list(h), -1) for h, _ in finals], -1)[None]
-            c0 = torch.cat([torch.cat(list(c), -1) for _, c in finals], -1)[None]
+            # final (h, c) of each BiLSTM: (2 directions, B, H) -> (B, 2H); then the modalities
+            h0 = torch.cat([torch.cat(list(h), -1) for _, (h, _) in runs], -1)[None]
+            c0 = torch.cat([torch.cat(list(c), -1) for _, (_, c) in runs], -1)[None]
             encoded, _ = self.decoder(encoded, (h0.contiguous(), c0.contiguous()))
         return self.head(encoded)
 
@@ -251,100 +246,76 @@ class RegionEncoder(nn.Module):
         return flat, encoded, attention
 
 
-def mil_pool(segment_logits: torch.Tensor, how: str = "max") -> torch.Tensor:
-    """Video scores from segment scores (weak setting): max over time (002 section 3.1) or mean
-    (004 Eq. 7)."""
-    if how == "max":
-        return segment_logits.amax(1)
-    if how == "mean":
-        return segment_logits.mean(1)
-    raise ValueError(f"mil_pool '{how}': max or mean")
+class AVT(LocalizationModel):
+    """One grid model of the family (module doc); `spec` from avexplain.avt_names. Input checks,
+    the loss (segment targets; weak: video targets) and the MIL pooling are AVEL's."""
 
-
-class AVT(nn.Module):
-    """One grid model of the family (see the module doc); `spec` from avexplain.avt_names."""
-
-    def __init__(
-        self,
-        spec: Spec,
-        visual_dim: int,
-        audio_dim: int,
-        num_classes: int,
-        time_steps: int,
-        grid: tuple[int, int],
-        dim: int = 128,
-        ag_hidden: int = 512,
-        ag_broadcast: str = "paper",
-        similarity: str = "dot",
-        pool_source: str = "regions",
-        residual: bool = True,
-        scale: bool = False,
-        mil: str = "max",
-    ):
-        super().__init__()
+    def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, *, spec: Spec):
+        own, shared = settings(cfg)
+        super().__init__(shared, visual_dim, audio_dim, num_classes, time_steps, grid)
         if spec.kind != "grid":
             raise ValueError(f"AVT builds grid models; {spec.name} is {spec.kind}")
-        if pool_source not in ("regions", "encoded"):
-            raise ValueError(f"pool_source '{pool_source}': regions or encoded")
-        self.spec, self.name = spec, spec.name
-        self.time_steps, self.grid, self.num_classes = time_steps, tuple(grid), num_classes
-        self.pool_source, self.mil = pool_source, mil
-        self.uses_audio = spec.modality in ("av", "audio")
-        self.uses_visual = spec.modality in ("av", "visual")
+        self.spec, self.name, self.weak, self.options = spec, spec.name, spec.weak, own
+        self.uses_audio = spec.modality != "visual"
+        self.uses_visual = spec.modality != "audio"
+        self.gap_only = (spec.encoder, spec.pooling) == ("raw", "gap")
+        self.attends = self.uses_visual and not self.gap_only  # needs the maps
         dims = [audio_dim] if self.uses_audio else []
         if self.uses_visual:
             self.encoder = RegionEncoder(
-                spec.encoder, visual_dim, audio_dim, dim, grid, residual, scale
+                spec.encoder, visual_dim, audio_dim, own["dim"], grid, own["residual"], own["scale"]
             )
-            out = self.encoder.out_dim
+            out = self.encoder.out_dim  # the region MLP and every encoder keep D (raw: Dv)
             regions = self.grid[0] * self.grid[1]
             if spec.pooling == "ag":
                 self.pooling = AudioGuidedAttention(
-                    out, audio_dim, regions, ag_hidden, ag_broadcast
+                    out, audio_dim, regions, self.cfg["attention_dim"], self.cfg["attention"]
                 )
             elif spec.pooling == "avol":
-                self.pooling = InstanceAttention(out, audio_dim, similarity)
-            dims.append(out)  # the region MLP and every encoder keep width D (raw: Dv)
-        self.classifier = SegmentClassifier(spec.classifier, dims, num_classes + 1)
+                self.pooling = InstanceAttention(out, audio_dim, own["similarity"])
+            dims.append(out)
+        self.classifier = SegmentClassifier(
+            spec.classifier,
+            dims,
+            self.num_outputs,
+            self.cfg["lstm_hidden"],
+            self.cfg["head_hidden"],
+            own["mlp_hidden"],
+        )
 
-    def check_inputs(self, visual, audio):
-        t, (h, w) = self.time_steps, self.grid
-        if self.uses_visual and (visual.ndim != 5 or tuple(visual.shape[1:4]) != (t, h, w)):
-            raise ValueError(
-                f"{self.name}: visual input of shape {tuple(visual.shape)}, expected "
-                f"(batch, {t}, {h}, {w}, channels)"
-            )
-        if self.uses_audio or self.spec.pooling != "gap" or self.spec.encoder != "raw":
-            if audio.ndim != 3 or audio.shape[1] != t:
-                raise ValueError(
-                    f"{self.name}: audio input of shape {tuple(audio.shape)}, expected "
-                    f"(batch, {t}, channels)"
-                )
+    def pool(self, encoded, values, audio):
+        """The co-attention: weights from the encoded regions, pooled `values` (B,T,R,Dv)."""
+        if self.spec.pooling == "avol":
+            return self.pooling(encoded, values, audio)
+        b, t, r, _ = encoded.shape
+        _, weights = self.pooling(encoded.reshape(b * t, r, -1), audio.reshape(b * t, -1))
+        weights = weights.reshape(b, t, r)
+        return torch.einsum("btr,btrd->btd", weights, values), weights
 
-    def forward(self, visual: torch.Tensor | None, audio: torch.Tensor | None) -> dict:
-        self.check_inputs(visual, audio)
+    def forward_features(self, visual, audio) -> dict:
         inputs, space, transformer = [], None, None
         if self.uses_audio:
             inputs.append(audio)
-        if self.uses_visual:
+        if self.uses_visual and self.gap_only:
+            inputs.append(self.gap(visual))
+        elif self.uses_visual:
             regions, encoded, transformer = self.encoder(visual, audio)
-            values = encoded if self.pool_source == "encoded" else regions
+            values = encoded if self.options["pool_source"] == "encoded" else regions
             if self.spec.pooling == "gap":
-                pooled = values.mean(2)
+                inputs.append(values.mean(2))
             else:
-                pooled, weights = self.pooling(encoded, values, audio)
+                pooled, weights = self.pool(encoded, values, audio)
                 space = weights.reshape(*weights.shape[:2], *self.grid)
-            inputs.append(pooled)
-        segment_logits = self.classifier(inputs)
-        out = {"segment_logits": segment_logits, "space_attention": space}
+                inputs.append(pooled)
+        out = self.pooled(self.classifier(inputs))
+        if space is not None:
+            out["space_attention"] = space
         if transformer is not None:
             out["transformer_attention"] = transformer
-        if self.spec.weak:
-            out["video_logits"] = mil_pool(segment_logits, self.mil)
         return out
 
 
-class DAM(nn.Module):
+class DAM(LocalizationModel):
     """Dual Attention Matching (Wu et al., ICCV 2019), a reconstruction from its description
     (no code was found; spec 5.2). Per modality a BiLSTM over the segments (audio: VGGish; visual:
     GAP of pool5); a self-attention pooling over time gives each modality's global event vector
@@ -352,14 +323,15 @@ class DAM(nn.Module):
     s_t^v = sigmoid(g^a . h_t^v / sqrt(d)) and s_t^a = sigmoid(g^v . h_t^a / sqrt(d)); the event
     relevance is r_t = (s_t^a + s_t^v) / 2 and the video's category comes from [g^a; g^v].
     A segment is labelled with the video's category when r_t >= 0.5, else background; the
-    segment logits encode exactly that rule (see `forward`). Supervised only."""
+    segment logits encode exactly that rule (see `forward_features`). Supervised only."""
 
-    def __init__(self, visual_dim, audio_dim, num_classes, time_steps, grid):
-        super().__init__()
-        self.name, self.num_classes = "avt_dam", num_classes
-        self.time_steps, self.grid = time_steps, tuple(grid)
-        width = 2 * LSTM_HIDDEN
-        self.audio_lstm, self.visual_lstm = bilstm(audio_dim), bilstm(visual_dim)
+    def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid):
+        _, shared = settings(cfg)
+        super().__init__(shared, visual_dim, audio_dim, num_classes, time_steps, grid)
+        self.name = "avt_dam"
+        hidden = self.cfg["lstm_hidden"]
+        width = 2 * hidden
+        self.audio_lstm, self.visual_lstm = bilstm(audio_dim, hidden), bilstm(visual_dim, hidden)
         self.audio_pool = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
         self.visual_pool = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
         self.category = nn.Linear(2 * width, num_classes)
@@ -368,9 +340,9 @@ class DAM(nn.Module):
     def _global(h, pool):
         return torch.einsum("bt,btd->bd", pool(h).squeeze(-1).softmax(-1), h)
 
-    def forward(self, visual, audio) -> dict:
+    def forward_features(self, visual, audio) -> dict:
         h_a = self.audio_lstm(audio)[0]
-        h_v = self.visual_lstm(visual.mean((2, 3)))[0]
+        h_v = self.visual_lstm(self.gap(visual))[0]
         g_a, g_v = self._global(h_a, self.audio_pool), self._global(h_v, self.visual_pool)
         root = math.sqrt(h_a.shape[-1])
         s_v = torch.einsum("bd,btd->bt", g_a, h_v) / root
@@ -385,17 +357,15 @@ class DAM(nn.Module):
         background = (1 - relevance).clamp_min(1e-6).log()[:, :, None]
         return {
             "segment_logits": torch.cat([events, background], -1),
-            "space_attention": None,
             "relevance": relevance,
             "category_logits": category_logits,
         }
 
-    @staticmethod
-    def loss(out: dict, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, out: dict, targets: torch.Tensor) -> torch.Tensor:
         """BCE of r_t against event/background of each segment + CE of the video category
         (targets: (B, T, C+1) segment targets, background last; the category target is the
-        normalised class mass of the event segments)."""
-        is_event = 1 - targets[..., -1]
+        normalised class mass of the video's event segments; all-background videos add none)."""
+        is_event = 1 - targets[..., -1].clamp(0, 1)
         relevance = F.binary_cross_entropy(out["relevance"].clamp(1e-6, 1 - 1e-6), is_event)
         mass = targets[..., :-1].sum(1)
         video = mass / mass.sum(-1, keepdim=True).clamp_min(1e-8)
@@ -405,32 +375,20 @@ class DAM(nn.Module):
 
 def build(
     name: str,
-    model_config: dict,
+    cfg: dict | None,
     visual_dim: int,
     audio_dim: int,
     num_classes: int,
     time_steps: int,
     grid: tuple[int, int],
-) -> nn.Module:
-    """A freshly initialised family model `name`; `model_config` keys (all optional) are AVT's
-    keyword options: dim, ag_hidden, ag_broadcast, similarity, pool_source, residual, scale, mil."""
+) -> LocalizationModel:
+    """A freshly initialised family model `name` (any grid point of avexplain.avt_names; the
+    tables use NAMES); `cfg` is the config section `avt` (DEFAULTS and avel.DEFAULTS fill what
+    it omits); `num_classes` counts the event classes, the models add the background."""
     try:
         spec = parse(name)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     if spec.kind == "dam":
-        return DAM(visual_dim, audio_dim, num_classes, time_steps, grid)
-    options = {k: v for k, v in model_config.items() if k in AVT_OPTIONS}
-    return AVT(spec, visual_dim, audio_dim, num_classes, time_steps, grid, **options)
-
-
-AVT_OPTIONS = (
-    "dim",
-    "ag_hidden",
-    "ag_broadcast",
-    "similarity",
-    "pool_source",
-    "residual",
-    "scale",
-    "mil",
-)
+        return DAM(cfg, visual_dim, audio_dim, num_classes, time_steps, tuple(grid))
+    return AVT(cfg, visual_dim, audio_dim, num_classes, time_steps, tuple(grid), spec=spec)
