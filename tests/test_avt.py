@@ -325,3 +325,32 @@ def test_smoke_training_lowers_the_loss(name):
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.6 * first
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ("avt_audio_avel", "a"),
+        ("avt_visual_avel", "v"),
+        ("avt_raw_gap_avel", "av"),
+        ("avt_raw_ag_avel", "av_att"),
+        ("avt_raw_ag_avel_weak", "w_av_att"),
+    ],
+)
+def test_table1_rows_shared_with_avel_are_the_avel_models(ours, theirs):
+    """Table 1's AVEL rows are AVEL's own networks: same parameters, same outputs."""
+    from avexplain.models import avel
+
+    cfg = {"attention_dim": 16, "lstm_hidden": 8}
+    mine = build(ours, cfg, DV, DA, C, T, (H, W))
+    reference = avel.build(theirs, cfg, DV, DA, C, T, (H, W))
+    params = list(mine.parameters())
+    assert [p.shape for p in params] == [p.shape for p in reference.parameters()]
+    with torch.no_grad():
+        for p, q in zip(params, reference.parameters(), strict=True):
+            p.copy_(q)
+    v, a = torch.randn(B, T, H, W, DV), torch.randn(B, T, DA)
+    out, expected = mine(v, a), reference(v, a)
+    assert set(out) == set(expected)
+    for key in expected:
+        assert torch.allclose(out[key], expected[key], atol=1e-6), key
