@@ -551,7 +551,9 @@ class CrossModalEmbedding(LocalizationModel):
 
     @staticmethod
     def _tower(in_dim, hidden, out_dim, slope):
-        tower = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(slope), nn.Linear(hidden, out_dim))
+        tower = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.LeakyReLU(slope), nn.Linear(hidden, out_dim)
+        )
         for layer in (tower[0], tower[2]):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
