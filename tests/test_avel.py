@@ -54,10 +54,12 @@ def build(name, **cfg):
 
 
 def test_names_are_wildcards_and_every_model_has_its_outputs():
-    assert len(avel.NAMES) == 10 + 27 + 1 + 1 + 2 == len(set(avel.NAMES))
+    assert len(avel.NAMES) == 10 + 4 + 27 + 1 + 1 + 2 == len(set(avel.NAMES))
     v, a = inputs()
     for name in avel.NAMES:
         assert re.fullmatch(r"[a-z0-9_]+", name)
+        if name in localization_names.AUDIO_MAP_MODELS:
+            continue  # test_audio_map_models
         model = build(name)
         assert model.name == name and model.task == localization_names.task_of(name)
         out = model(v, a)
@@ -124,6 +126,42 @@ def test_attention_modes_differ_and_models_expose_maps_summing_to_one():
     assert mp.shape == (B, T, *GRID)
     torch.testing.assert_close(mp.sum(dim=(2, 3)), torch.ones(B, T))
     assert not torch.allclose(mp, mc)
+
+
+def test_audio_map_models_attend_to_audio_cells():
+    """Supplementary Table 3: visual-guided attention over the audio map's cells."""
+    v, _ = inputs()
+    audio_maps = torch.randn(B, T, 3, 2, DA)
+    with pytest.raises(ConfigError, match="audio_grid"):
+        avel.build("a_map_att", TINY, DV, DA, C, T, GRID)
+    models = {
+        n: avel.build(n, TINY, DV, DA, C, T, GRID, audio_grid=(3, 2))
+        for n in localization_names.AUDIO_MAP_MODELS
+    }
+    for name, model in models.items():
+        out = model(v, audio_maps)
+        assert out["segment_logits"].shape == (B, T, C + 1)
+        assert ("audio_attention" in out) == name.endswith("att")
+        assert ("space_attention" in out) == (name == "a_map_v_coatt")
+    att = models["a_map_att"]
+    out = att(v, audio_maps)
+    torch.testing.assert_close(out["audio_attention"].sum(dim=(2, 3)), torch.ones(B, T))
+    # the audio LSTM sees the attention-weighted raw audio cells, the query is the visual GAP
+    pooled, w = att.audio_attention(
+        audio_maps.reshape(B * T, 6, DA), v.mean(dim=(2, 3)).reshape(B * T, DV)
+    )
+    torch.testing.assert_close(w.reshape(B, T, 3, 2), out["audio_attention"])
+    want = att.head(att.audio_lstm(pooled.reshape(B, T, DA))[0])
+    torch.testing.assert_close(out["segment_logits"], want)
+    # A' is A on the spatial mean of the audio map
+    a_map, a = models["a_map"], build("a")
+    a.load_state_dict(a_map.state_dict())
+    torch.testing.assert_close(
+        a_map(None, audio_maps)["segment_logits"],
+        a(None, audio_maps.mean(dim=(2, 3)))["segment_logits"],
+    )
+    with pytest.raises(ValueError, match="audio input"):
+        models["a_map_att"](v, audio_maps.mean(dim=(2, 3)))
 
 
 # --- fusion -------------------------------------------------------------------------------
@@ -301,7 +339,7 @@ def frame_of(rows):
                 "labels": lab,
                 "audio_events": json.dumps(a),
                 "visual_events": json.dumps(vis),
-            }  # fmt: skip
+            }
             for i, (lab, a, vis) in enumerate(rows)
         ]
     )
