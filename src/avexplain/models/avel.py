@@ -27,6 +27,7 @@ from torch import nn
 
 from avexplain.config import ConfigError
 from avexplain.localization_names import (
+    AUDIO_MAP_MODELS,
     AVEL_MODELS,
     FUSION_OPERATORS,
     FUSION_STAGES,
@@ -203,56 +204,58 @@ class AudioGuidedAttention(nn.Module):
 
 
 class LocalizationModel(nn.Module):
-    """Input checks and the visual views (regions, GAP) every model of the family shares."""
+    """Input checks and the views (regions, GAP) every model of the family shares.
+
+    `visual_forms`/`audio_forms` say which inputs a model takes: "map" (T,H,W,D) or "vector"
+    (T,D); a model that only averages a map over space also takes the average itself."""
 
     name = "localization"
     task = "segment"
     weak = False
     uses_visual = True
     uses_audio = True
-    attends = False  # needs the (H,W) maps, not GAP vectors
+    visual_forms: tuple[str, ...] = ("map", "vector")
+    audio_forms: tuple[str, ...] = ("vector",)
 
-    def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid):
+    def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, audio_grid=None):
         super().__init__()
         self.cfg = settings(cfg)
         self.visual_dim, self.audio_dim = visual_dim, audio_dim
         self.num_classes, self.time_steps, self.grid = num_classes, time_steps, tuple(grid)
+        self.audio_grid = None if audio_grid is None else tuple(audio_grid)
         self.num_outputs = num_classes + 1  # background last
 
+    def _check(self, kind, x, forms, grid, dim) -> int:
+        t = self.time_steps
+        shapes = [(t, *grid, dim)] if "map" in forms and grid is not None else []
+        shapes += [(t, dim)] if "vector" in forms else []
+        if x is None or tuple(x.shape[1:]) not in shapes:
+            got = None if x is None else tuple(x.shape)
+            want = " or ".join(str(("batch", *s)).replace("'", "") for s in shapes)
+            raise ValueError(f"{self.name}: {kind} input of shape {got}, expected {want}")
+        return x.shape[0]
+
     def check_inputs(self, visual, audio) -> None:
-        t, (h, w) = self.time_steps, self.grid
         batch = set()
         if self.uses_visual:
-            shapes = [(t, h, w, self.visual_dim)]
-            if not self.attends:
-                shapes.append((t, self.visual_dim))
-            if visual is None or tuple(visual.shape[1:]) not in shapes:
-                got = None if visual is None else tuple(visual.shape)
-                raise ValueError(
-                    f"{self.name}: visual input of shape {got}, expected (batch, ...) with ... "
-                    f"one of {shapes}"
-                )
-            batch.add(visual.shape[0])
+            batch.add(self._check("visual", visual, self.visual_forms, self.grid, self.visual_dim))
         if self.uses_audio:
-            if audio is None or tuple(audio.shape[1:]) != (t, self.audio_dim):
-                got = None if audio is None else tuple(audio.shape)
-                raise ValueError(
-                    f"{self.name}: audio input of shape {got}, expected (batch, {t}, "
-                    f"{self.audio_dim})"
-                )
-            batch.add(audio.shape[0])
+            dims = (self.audio_grid, self.audio_dim)
+            batch.add(self._check("audio", audio, self.audio_forms, *dims))
         if len(batch) > 1:
             raise ValueError(f"{self.name}: visual and audio batches differ: {sorted(batch)}")
 
     @staticmethod
-    def gap(visual: torch.Tensor) -> torch.Tensor:
+    def gap(x: torch.Tensor) -> torch.Tensor:
         """(B,T,H,W,D) maps -> (B,T,D) global average pooling; vectors pass through."""
-        return visual.mean(dim=(2, 3)) if visual.dim() == 5 else visual
+        return x.mean(dim=(2, 3)) if x.dim() == 5 else x
 
-    def attend(self, attention: AudioGuidedAttention, visual, audio):
-        """Attended visual vectors (B,T,Dv) and the weights as maps (B,T,H,W)."""
-        b, t, h, w, d = visual.shape
-        pooled, weights = attention(visual.reshape(b * t, h * w, d), audio.reshape(b * t, -1))
+    @staticmethod
+    def attend(attention: AudioGuidedAttention, maps, query):
+        """Attended vectors (B,T,D) of maps (B,T,H,W,D) guided by query (B,T,Dq), and the
+        weights as maps (B,T,H,W)."""
+        b, t, h, w, d = maps.shape
+        pooled, weights = attention(maps.reshape(b * t, h * w, d), query.reshape(b * t, -1))
         return pooled.reshape(b, t, d), weights.reshape(b, t, h, w)
 
     def forward(self, visual, audio):
@@ -282,43 +285,79 @@ class LocalizationModel(nn.Module):
 
 
 class AVEL(LocalizationModel):
-    """Table 1: an audio BiLSTM over a_t and/or a visual BiLSTM over v_t (GAP or attended),
-    outputs concatenated, the shared head per segment. `weak`: W-* (video logits by MIL)."""
+    """Table 1 (and supplementary Table 3): an audio BiLSTM and/or a visual BiLSTM, outputs
+    concatenated, the shared head per segment. `weak`: W-* (video logits by MIL pooling).
 
-    def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, *,
-                 audio: bool, visual: str | None, weak: bool = False):  # fmt: skip
-        super().__init__(cfg, visual_dim, audio_dim, num_classes, time_steps, grid)
-        if visual not in (None, "gap", "att") or not (audio or visual):
-            raise ValueError(f"AVEL: audio={audio}, visual={visual!r} is not a model")
+    visual: None, "gap" (spatial mean of the map) or "att" (audio-guided attention; the query
+    is the audio vector, or the spatial mean of an audio map). audio: None, "vector" (a_t),
+    "gap" (spatial mean of an audio map, A') or "att" (visual-guided attention over the audio
+    map's cells with the visual GAP vector as query, A'-att); "att" on both sides is
+    co-attention. V-att has no audio LSTM but still uses the audio as its query."""
+
+    def __init__(
+        self,
+        cfg,
+        visual_dim,
+        audio_dim,
+        num_classes,
+        time_steps,
+        grid,
+        audio_grid=None,
+        *,
+        audio: str | None,
+        visual: str | None,
+        weak: bool = False,
+    ):
+        super().__init__(cfg, visual_dim, audio_dim, num_classes, time_steps, grid, audio_grid)
+        if (
+            visual not in (None, "gap", "att")
+            or audio not in (None, "vector", "gap", "att")
+            or not (audio or visual)
+        ):
+            raise ValueError(f"AVEL: audio={audio!r}, visual={visual!r} is not a model")
+        if audio in ("gap", "att") and self.audio_grid is None:
+            raise ValueError(f"AVEL: audio={audio!r} needs the audio maps' grid (audio_grid)")
         c, h = self.cfg, self.cfg["lstm_hidden"]
-        self.weak, self.use_audio_lstm, self.visual = weak, audio, visual
-        self.uses_visual = visual is not None
-        self.uses_audio = audio or visual == "att"
-        self.attends = visual == "att"
-        if self.attends:
+        self.weak, self.audio, self.visual = weak, audio, visual
+        self.uses_visual = visual is not None or audio == "att"
+        self.uses_audio = audio is not None or visual == "att"
+        self.visual_forms = ("map",) if visual == "att" else ("map", "vector")
+        self.audio_forms = {
+            "vector": ("vector",),
+            "gap": ("map", "vector"),
+            "att": ("map",),
+            None: ("vector", "map"),
+        }[audio]
+        if visual == "att":
             k = self.grid[0] * self.grid[1]
             self.attention = AudioGuidedAttention(
                 visual_dim, audio_dim, k, c["attention_dim"], c["attention"]
             )
+        if audio == "att":
+            k = self.audio_grid[0] * self.audio_grid[1]
+            self.audio_attention = AudioGuidedAttention(
+                audio_dim, visual_dim, k, c["attention_dim"], c["attention"]
+            )
         self.audio_lstm = bilstm(audio_dim, h) if audio else None
         self.visual_lstm = bilstm(visual_dim, h) if visual else None
-        self.head = SegmentHead(2 * h * (int(audio) + int(bool(visual))), c["head_hidden"],
-                                self.num_outputs)  # fmt: skip
+        branches = int(audio is not None) + int(visual is not None)
+        self.head = SegmentHead(2 * h * branches, c["head_hidden"], self.num_outputs)
 
     def forward_features(self, visual, audio):
-        parts, attention = [], None
-        if self.use_audio_lstm:
-            parts.append(self.audio_lstm(audio)[0])
+        parts, out = [], {}
+        if self.audio == "att":
+            a, out["audio_attention"] = self.attend(self.audio_attention, audio, self.gap(visual))
+        elif self.audio is not None:
+            a = self.gap(audio)
+        if self.audio is not None:
+            parts.append(self.audio_lstm(a)[0])
         if self.visual == "att":
-            v, attention = self.attend(self.attention, visual, audio)
+            v, out["space_attention"] = self.attend(self.attention, visual, self.gap(audio))
         elif self.visual == "gap":
             v = self.gap(visual)
-        if self.visual:
+        if self.visual is not None:
             parts.append(self.visual_lstm(v)[0])
-        out = self.pooled(self.head(torch.cat(parts, dim=-1)))
-        if attention is not None:
-            out["space_attention"] = attention
-        return out
+        return {**self.pooled(self.head(torch.cat(parts, dim=-1))), **out}
 
 
 class ResidualBlock(nn.Module):
@@ -400,10 +439,11 @@ class FusionAVEL(LocalizationModel):
     decision (each modality's BiLSTM + head -> fused C+1 scores, a Linear back to C+1 where the
     fused width differs). Concat at the late stage is A+V-att."""
 
-    attends = True
+    visual_forms = ("map",)
 
-    def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, *,
-                 op: str, stage: str):  # fmt: skip
+    def __init__(
+        self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, *, op: str, stage: str
+    ):
         super().__init__(cfg, visual_dim, audio_dim, num_classes, time_steps, grid)
         if stage not in FUSION_STAGES:
             raise ValueError(f"fusion stage {stage!r}: expected one of {FUSION_STAGES}")
@@ -449,7 +489,7 @@ class DMRFE(LocalizationModel):
     audio branch's tanh(h_a + f_a) and the visual branch's tanh(h_v + f_v) each get a head, and
     the prediction is the mean of the two probabilities (logits: its log). Loss: sum of both."""
 
-    attends = True
+    visual_forms = ("map",)
 
     def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid):
         super().__init__(cfg, visual_dim, audio_dim, num_classes, time_steps, grid)
@@ -530,10 +570,10 @@ class CrossModalEmbedding(LocalizationModel):
     `embed` returns the canonical projections (until then, the raw tower outputs)."""
 
     task = "cml"
-    attends = False
 
-    def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, *,
-                 objective: str):  # fmt: skip
+    def __init__(
+        self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, *, objective: str
+    ):
         super().__init__(cfg, visual_dim, audio_dim, num_classes, time_steps, grid)
         if objective not in ("contrastive", "dcca"):
             raise ValueError(f"objective {objective!r}: expected 'contrastive' or 'dcca'")
@@ -551,7 +591,9 @@ class CrossModalEmbedding(LocalizationModel):
 
     @staticmethod
     def _tower(in_dim, hidden, out_dim, slope):
-        tower = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(slope), nn.Linear(hidden, out_dim))
+        tower = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.LeakyReLU(slope), nn.Linear(hidden, out_dim)
+        )
         for layer in (tower[0], tower[2]):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -579,8 +621,9 @@ class CrossModalEmbedding(LocalizationModel):
         return -dcca_correlation(rv, ra, self.cfg["dcca_ridge"])
 
     @torch.no_grad()
-    def fit_cca(self, visual_embedding: torch.Tensor, audio_embedding: torch.Tensor,
-                tol: float = 1e-6) -> int:  # fmt: skip
+    def fit_cca(
+        self, visual_embedding: torch.Tensor, audio_embedding: torch.Tensor, tol: float = 1e-6
+    ) -> int:
         """Fit the linear CCA on paired tower outputs (M, d); returns its rank (kept columns)."""
         if self.objective != "dcca":
             raise ValueError(f"{self.name}: fit_cca is for the dcca objective")
@@ -591,8 +634,12 @@ class CrossModalEmbedding(LocalizationModel):
         pv, pa = torch.zeros_like(wv), torch.zeros_like(wa)
         pv[:, :rank] = (wv @ u)[:, :rank]
         pa[:, :rank] = (wa @ vh.T)[:, :rank]
-        for name, value in (("visual_mean", mv), ("audio_mean", ma), ("visual_proj", pv),
-                            ("audio_proj", pa)):  # fmt: skip
+        for name, value in (
+            ("visual_mean", mv),
+            ("audio_mean", ma),
+            ("visual_proj", pv),
+            ("audio_proj", pa),
+        ):
             getattr(self, f"cca_{name}").copy_(value.to(self.cca_fitted.device))
         self.cca_fitted.fill_(True)
         return rank
@@ -610,14 +657,21 @@ class CrossModalEmbedding(LocalizationModel):
 # --- registry -----------------------------------------------------------------------------
 
 _AVEL_KINDS = {
-    "a": {"audio": True, "visual": None},
-    "v": {"audio": False, "visual": "gap"},
-    "v_att": {"audio": False, "visual": "att"},
-    "av": {"audio": True, "visual": "gap"},
-    "av_att": {"audio": True, "visual": "att"},
+    "a": {"audio": "vector", "visual": None},
+    "v": {"audio": None, "visual": "gap"},
+    "v_att": {"audio": None, "visual": "att"},
+    "av": {"audio": "vector", "visual": "gap"},
+    "av_att": {"audio": "vector", "visual": "att"},
+}
+_AUDIO_MAP_KINDS = {  # supplementary Table 3: VGGish's last pooling maps as the audio input
+    "a_map": {"audio": "gap", "visual": None},
+    "a_map_att": {"audio": "att", "visual": None},
+    "a_map_v": {"audio": "gap", "visual": "gap"},
+    "a_map_v_coatt": {"audio": "att", "visual": "att"},
 }
 REGISTRY = {name: partial(AVEL, **kind) for name, kind in _AVEL_KINDS.items()}
 REGISTRY.update({f"w_{n}": partial(AVEL, weak=True, **k) for n, k in _AVEL_KINDS.items()})
+REGISTRY.update({name: partial(AVEL, **kind) for name, kind in _AUDIO_MAP_KINDS.items()})
 REGISTRY.update(
     {
         f"fusion_{op}_{stage}": partial(FusionAVEL, op=op, stage=stage)
@@ -629,7 +683,7 @@ REGISTRY["dmrfe"] = DMRFE
 REGISTRY["ed_tcn"] = EDTCN
 REGISTRY["avdln"] = partial(CrossModalEmbedding, objective="contrastive")
 REGISTRY["dcca"] = partial(CrossModalEmbedding, objective="dcca")
-assert list(_AVEL_KINDS) == AVEL_MODELS
+assert list(_AVEL_KINDS) == AVEL_MODELS and list(_AUDIO_MAP_KINDS) == AUDIO_MAP_MODELS
 assert sorted(REGISTRY) == sorted(NAMES), "localization_names lists the models of REGISTRY"
 
 __all__ = ["NAMES", "REGISTRY", "build", "settings", "mil_pool", "contrastive_loss"]
@@ -643,13 +697,22 @@ def build(
     num_classes: int,
     time_steps: int,
     grid: tuple[int, int],
+    audio_grid: tuple[int, int] | None = None,
 ) -> LocalizationModel:
     """A freshly initialised localization model `name` (one of NAMES); `cfg` is the `avel`
     config section (DEFAULTS fill what it omits); `num_classes` counts the event classes, the
-    models add the background. The model's `task` is `segment` or `cml`."""
+    models add the background. `audio_grid` (Ha, Wa) is the grid of audio maps, needed by the
+    supplementary Table 3 models (`a_map*`) only. The model's `task` is `segment` or `cml`."""
     if name not in REGISTRY:
         raise ConfigError(f"unknown localization model '{name}'; expected one of {NAMES}")
-    model = REGISTRY[name](cfg, visual_dim, audio_dim, num_classes, time_steps, tuple(grid))
+    extra = {}
+    if name in AUDIO_MAP_MODELS:
+        if audio_grid is None:
+            raise ConfigError(f"localization model '{name}' takes audio maps: give audio_grid")
+        extra["audio_grid"] = tuple(audio_grid)
+    model = REGISTRY[name](
+        cfg, visual_dim, audio_dim, num_classes, time_steps, tuple(grid), **extra
+    )
     model.name = name
     assert model.task == task_of(name)
     return model
