@@ -248,6 +248,8 @@ def test_bad_input_shape_is_named():
     model = build("avt_transformer_avol_avel", TINY, DV, DA, C, T, (H, W))
     with pytest.raises(ValueError, match="visual input of shape"):
         model(torch.randn(B, T, 3, 3, DV), torch.randn(B, T, DA))
+    with pytest.raises(ValueError, match="visual input of shape"):  # GAP vectors: no regions
+        model(torch.randn(B, T, DV), torch.randn(B, T, DA))
 
 
 def test_dam_segments_follow_the_relevance_rule():

@@ -259,7 +259,8 @@ class AVT(LocalizationModel):
         self.uses_audio = spec.modality != "visual"
         self.uses_visual = spec.modality != "audio"
         self.gap_only = (spec.encoder, spec.pooling) == ("raw", "gap")
-        self.attends = self.uses_visual and not self.gap_only  # needs the maps
+        if not self.gap_only:
+            self.visual_forms = ("map",)  # region encoders and attention need the maps
         dims = [audio_dim] if self.uses_audio else []
         if self.uses_visual:
             self.encoder = RegionEncoder(
