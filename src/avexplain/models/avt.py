@@ -12,7 +12,8 @@ grid model is encoder -> pooling -> classifier (names: avexplain.avt_names):
 - Poolings over the regions of a segment: `gap` (mean), `ag` (AVEL's audio-guided attention,
   avel.AudioGuidedAttention), `avol` (instance attention, Eq. 3-4, `InstanceAttention`). The
   weights come from the encoded regions; the vectors they pool are the region MLP outputs
-  v_r^t, as Eq. 4 is written (`pool_source: encoded` pools the encoder outputs instead).
+  v_r^t, as Eq. 4 is written (`pool_source`: "encoded" pools the encoder outputs, "pool5" the
+  raw pool5 vectors, which gives the classifier AVEL's 512-d visual input).
 - Classifiers over the T segments (`SegmentClassifier`): `mlp` (per segment), `lstm` (one
   BiLSTM over [a; v]), `avel` (a BiLSTM per modality, concatenated), `avsdn` (AVEL's encoders
   plus an LSTM decoder started from their final states, spec 5.1). The BiLSTMs and the segment
@@ -54,12 +55,12 @@ __all__ = [
 DEFAULTS = {
     "dim": 128,  # D: region MLP output, transformer and instance-attention width (paper 4.2)
     "similarity": "dot",  # instance attention: "dot" (Eq. 3) or "cosine" (AVOL's wording)
-    "pool_source": "regions",  # co-attention pools the region MLP outputs (Eq. 4) or "encoded"
+    "pool_source": "regions",  # pooled: region MLP outputs (Eq. 4), "encoded" or "pool5"
     "residual": True,  # v~ = v + context (non-local block); False: the context alone
     "scale": False,  # divide Attn by sqrt(D) (the paper does not)
     "mlp_hidden": 128,  # the MLP classifier's hidden width
 }
-CHOICES = {"similarity": ("dot", "cosine"), "pool_source": ("regions", "encoded")}
+CHOICES = {"similarity": ("dot", "cosine"), "pool_source": ("regions", "encoded", "pool5")}
 
 
 def settings(cfg: dict | None) -> tuple[dict, dict]:
@@ -274,7 +275,7 @@ class AVT(LocalizationModel):
                 )
             elif spec.pooling == "avol":
                 self.pooling = InstanceAttention(out, audio_dim, own["similarity"])
-            dims.append(out)
+            dims.append(visual_dim if own["pool_source"] == "pool5" else out)
         self.classifier = SegmentClassifier(
             spec.classifier,
             dims,
@@ -301,7 +302,10 @@ class AVT(LocalizationModel):
             inputs.append(self.gap(visual))
         elif self.uses_visual:
             regions, encoded, transformer = self.encoder(visual, audio)
-            values = encoded if self.options["pool_source"] == "encoded" else regions
+            source = self.options["pool_source"]
+            values = {"regions": regions, "encoded": encoded}.get(source)
+            if values is None:  # pool5: the input maps themselves
+                values = visual.reshape(*regions.shape[:3], -1)
             if self.spec.pooling == "gap":
                 inputs.append(values.mean(2))
             else:
