@@ -496,7 +496,7 @@ def _toy(n, seed):
     return loc.Arrays(visual, audio, targets, video)
 
 
-@pytest.mark.parametrize("name", ["av_att", "w_av", "fusion_dmrn_late", "avdln"])
+@pytest.mark.parametrize("name", ["av_att", "w_av", "fusion_dmrn_late", "ed_tcn", "avdln", "dcca"])
 def test_smoke_training_lowers_the_loss(name):
     train, val = _toy(24, 0), _toy(8, 1)
     model = build(name)
