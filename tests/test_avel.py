@@ -478,6 +478,35 @@ def test_synth_pairs_form_no_class_with_distractors():
         assert not any(o in seen and s in heard for o, s in pairs)
 
 
+def test_load_arrays_aligns_targets_with_the_stores(tmp_path):
+    from avexplain import random_features
+
+    root = random_features.write_dataset(
+        tmp_path, num_videos=12, num_classes=3, grid=GRID, visual_dim=DV, audio_dim=DA,
+        visual_backbone="vgg19", invalid=(4,),
+    )  # fmt: skip
+    manifest = root / "data/synth/manifest.csv"
+    frame = pd.read_csv(manifest, keep_default_na=False)
+    events = [json.dumps([[lab, i % 5, i % 5 + 3]]) for i, lab in enumerate(frame["labels"])]
+    frame["audio_events"] = frame["visual_events"] = events
+    frame.to_csv(manifest, index=False)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    arrays, ids = loc.load_arrays(config, "synth", "train", root, visual_backbone="vgg19")
+    assert arrays.visual.shape == (len(ids), T, *GRID, DV) and arrays.audio.shape == (
+        len(ids),
+        T,
+        DA,
+    )
+    assert "synth-00004" not in ids  # invalid features: dropped, targets too
+    for row, video_id in enumerate(ids):
+        i = int(video_id[-5:])
+        active = arrays.targets[row, :, i % 3].numpy()
+        np.testing.assert_array_equal(np.flatnonzero(active), np.arange(i % 5, i % 5 + 3))
+        assert arrays.video_targets[row].tolist() == [float(k == i % 3) for k in range(C + 1)]
+    with pytest.raises(loc.SegmentLabelsMissing, match="llp"):
+        loc.load_arrays(config, "llp", "train", root)
+
+
 # --- smoke training -----------------------------------------------------------------------
 
 
