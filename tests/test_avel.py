@@ -536,6 +536,10 @@ def test_smoke_training_lowers_the_loss(name):
     if model.task == "segment":
         scores = loc.predict(model, val.visual, val.audio, 8)
         assert scores["segment_scores"].shape == (8, T, C + 1)
+        np.testing.assert_allclose(scores["segment_scores"].sum(-1), 1, rtol=1e-5)
+        assert ("video_scores" in scores) == model.weak
+        if name in ("av_att", "fusion_dmrn_late"):
+            assert scores["space_attention"].shape == (8, T, *GRID)
         assert loc.segment_accuracy(val.targets.numpy(), scores["segment_scores"]) > 0
     else:
         ev, ea = loc.embed(model, val.visual, val.audio)

@@ -420,8 +420,8 @@ def _train_source(model, data: Arrays, conflicts, n_background: int, seed: int, 
 
 @torch.no_grad()
 def predict(model, visual, audio, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Segment models: softmax `segment_scores` (N,T,C+1), `video_scores` (weak) and
-    `space_attention` where the model has them."""
+    """Segment models: softmax `segment_scores` (N,T,C+1), and `video_scores` (weak),
+    `space_attention`, `audio_attention` where the model has them."""
     model.eval()
     parts: dict[str, list] = {}
     for start in range(0, len(audio), batch_size):
@@ -429,8 +429,9 @@ def predict(model, visual, audio, batch_size: int = 64) -> dict[str, np.ndarray]
         got = {"segment_scores": torch.softmax(out["segment_logits"], -1)}
         if "video_logits" in out:
             got["video_scores"] = torch.softmax(out["video_logits"], -1)
-        if out.get("space_attention") is not None:
-            got["space_attention"] = out["space_attention"]
+        for key in ("space_attention", "audio_attention"):
+            if out.get(key) is not None:
+                got[key] = out[key]
         for key, value in got.items():
             parts.setdefault(key, []).append(value.float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}
