@@ -472,9 +472,9 @@ def test_synth_pairs_form_no_class_with_distractors():
     conflicts = loc.pair_conflicts(frame, classes, synth_config=config)
     pairs = synth.class_pairs(len(classes))
     assert (~conflicts).any()
+    specs = [synth.video_spec(i, config) for i in range(len(frame))]
     for i, j in zip(*np.nonzero(~conflicts), strict=True):
-        heard = {x.kind for x in synth.video_spec(i, config).audio}
-        seen = {x.kind for x in synth.video_spec(j, config).visual}
+        heard, seen = {x.kind for x in specs[i].audio}, {x.kind for x in specs[j].visual}
         assert not any(o in seen and s in heard for o, s in pairs)
 
 
