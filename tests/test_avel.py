@@ -472,10 +472,39 @@ def test_synth_pairs_form_no_class_with_distractors():
     conflicts = loc.pair_conflicts(frame, classes, synth_config=config)
     pairs = synth.class_pairs(len(classes))
     assert (~conflicts).any()
+    specs = [synth.video_spec(i, config) for i in range(len(frame))]
     for i, j in zip(*np.nonzero(~conflicts), strict=True):
-        heard = {x.kind for x in synth.video_spec(i, config).audio}
-        seen = {x.kind for x in synth.video_spec(j, config).visual}
+        heard, seen = {x.kind for x in specs[i].audio}, {x.kind for x in specs[j].visual}
         assert not any(o in seen and s in heard for o, s in pairs)
+
+
+def test_load_arrays_aligns_targets_with_the_stores(tmp_path):
+    from avexplain import random_features
+
+    root = random_features.write_dataset(
+        tmp_path, num_videos=12, num_classes=3, grid=GRID, visual_dim=DV, audio_dim=DA,
+        visual_backbone="vgg19", invalid=(4,),
+    )  # fmt: skip
+    manifest = root / "data/synth/manifest.csv"
+    frame = pd.read_csv(manifest, keep_default_na=False)
+    events = [json.dumps([[lab, i % 5, i % 5 + 3]]) for i, lab in enumerate(frame["labels"])]
+    frame["audio_events"] = frame["visual_events"] = events
+    frame.to_csv(manifest, index=False)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    arrays, ids = loc.load_arrays(config, "synth", "train", root, visual_backbone="vgg19")
+    assert arrays.visual.shape == (len(ids), T, *GRID, DV) and arrays.audio.shape == (
+        len(ids),
+        T,
+        DA,
+    )
+    assert "synth-00004" not in ids  # invalid features: dropped, targets too
+    for row, video_id in enumerate(ids):
+        i = int(video_id[-5:])
+        active = arrays.targets[row, :, i % 3].numpy()
+        np.testing.assert_array_equal(np.flatnonzero(active), np.arange(i % 5, i % 5 + 3))
+        assert arrays.video_targets[row].tolist() == [float(k == i % 3) for k in range(C + 1)]
+    with pytest.raises(loc.SegmentLabelsMissing, match="llp"):
+        loc.load_arrays(config, "llp", "train", root)
 
 
 # --- smoke training -----------------------------------------------------------------------
@@ -496,7 +525,7 @@ def _toy(n, seed):
     return loc.Arrays(visual, audio, targets, video)
 
 
-@pytest.mark.parametrize("name", ["av_att", "w_av", "fusion_dmrn_late", "avdln"])
+@pytest.mark.parametrize("name", ["av_att", "w_av", "fusion_dmrn_late", "ed_tcn", "avdln", "dcca"])
 def test_smoke_training_lowers_the_loss(name):
     train, val = _toy(24, 0), _toy(8, 1)
     model = build(name)
@@ -507,6 +536,10 @@ def test_smoke_training_lowers_the_loss(name):
     if model.task == "segment":
         scores = loc.predict(model, val.visual, val.audio, 8)
         assert scores["segment_scores"].shape == (8, T, C + 1)
+        np.testing.assert_allclose(scores["segment_scores"].sum(-1), 1, rtol=1e-5)
+        assert ("video_scores" in scores) == model.weak
+        if name in ("av_att", "fusion_dmrn_late"):
+            assert scores["space_attention"].shape == (8, T, *GRID)
         assert loc.segment_accuracy(val.targets.numpy(), scores["segment_scores"]) > 0
     else:
         ev, ea = loc.embed(model, val.visual, val.audio)

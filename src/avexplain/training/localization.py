@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from avexplain import features_io
+from avexplain import manifest as avmanifest
 from avexplain import train as avtrain
 from avexplain.config import ConfigError
 from avexplain.datasets.ave import read_rows
-from avexplain.features_io import multi_hot
 from avexplain.models.avel import contrastive_loss, mil_pool
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ __all__ = [
     "best_start",
     "cross_modal_localization",
     "Arrays",
+    "load_arrays",
     "fit",
     "predict",
     "embed",
@@ -167,7 +169,7 @@ def segment_targets(
 
 def video_targets(frame: pd.DataFrame, classes: list[str], dataset: str = "dataset") -> np.ndarray:
     """(N, C+1) multi-hot video labels (the manifest's `labels`); the background column is 0."""
-    labels = multi_hot(frame["labels"].tolist(), classes, dataset)
+    labels = features_io.multi_hot(frame["labels"].tolist(), classes, dataset)
     return np.concatenate([labels, np.zeros((len(frame), 1), np.float32)], axis=1)
 
 
@@ -192,7 +194,10 @@ def anchor_accuracies(targets: np.ndarray, train_targets: np.ndarray | None = No
     targets = np.asarray(targets)
     counts = np.asarray(targets if train_targets is None else train_targets).sum(axis=(0, 1))
     majority = int(counts.argmax())
-    constant = lambda k: float(_hits(targets, np.full(targets.shape[:2], k)).mean() * 100)  # noqa: E731
+
+    def constant(k: int) -> float:
+        return float(_hits(targets, np.full(targets.shape[:2], k)).mean() * 100)
+
     return {
         "all_background": constant(targets.shape[-1] - 1),
         "majority": constant(majority),
@@ -215,7 +220,7 @@ def pair_conflicts(
     show a class, so the pair cannot serve as background. Rows share a label -> conflict. With
     `synth_config` (a synth manifest) every sound heard in i and object seen in j, distractors
     included (`synth.video_spec`), must not form any class either."""
-    labels = multi_hot(frame["labels"].tolist(), classes, "manifest")
+    labels = features_io.multi_hot(frame["labels"].tolist(), classes, "manifest")
     conflicts = labels @ labels.T > 0
     if synth_config is not None:
         from avexplain import synth  # only synth manifests need the generator
@@ -344,6 +349,35 @@ class Arrays:
         return len(self.audio)
 
 
+def load_arrays(
+    config: dict,
+    dataset: str,
+    split: str,
+    root: str | Path = ".",
+    *,
+    visual_backbone: str | None = None,
+    audio_backbone: str | None = None,
+    workers: int = 4,
+) -> tuple[Arrays, np.ndarray]:
+    """A split's features (`features_io.open_split`, standardised as configured; the backbones
+    default to `models.*_backbone`) with its segment and video targets, and its video ids."""
+    require_segment_labels(config, dataset, [split])
+    models = dict(config["models"])
+    models["visual_backbone"] = visual_backbone or models["visual_backbone"]
+    models["audio_backbone"] = audio_backbone or models["audio_backbone"]
+    config = {**config, "models": models}
+    lazy = features_io.open_split(config, dataset, split, root)
+    data_dir = Path(root) / "data" / dataset
+    frame = avmanifest.read_manifest(data_dir / "manifest.csv").set_index("video_id")
+    rows = frame.loc[list(lazy.video_ids)].reset_index()
+    classes = avmanifest.read_classes(data_dir / "classes.txt")
+    seg = segment_targets(rows, classes, lazy.visual_shape[1], f"{dataset}/{split}")
+    video = video_targets(rows, classes, f"{dataset}/{split}")
+    loaded = lazy.load(workers)
+    arrays = Arrays(loaded.visual, loaded.audio, torch.from_numpy(seg), torch.from_numpy(video))
+    return arrays, lazy.video_ids
+
+
 class PairedSource:
     """`avexplain.train` batch source over virtual rows: row r shows visual row `visual_rows[r]`
     and audio row `audio_rows[r]` with target `targets[r]` (mismatched pairs have i != j)."""
@@ -386,8 +420,8 @@ def _train_source(model, data: Arrays, conflicts, n_background: int, seed: int, 
 
 @torch.no_grad()
 def predict(model, visual, audio, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Segment models: softmax `segment_scores` (N,T,C+1), `video_scores` (weak) and
-    `space_attention` where the model has them."""
+    """Segment models: softmax `segment_scores` (N,T,C+1), and `video_scores` (weak),
+    `space_attention`, `audio_attention` where the model has them."""
     model.eval()
     parts: dict[str, list] = {}
     for start in range(0, len(audio), batch_size):
@@ -395,8 +429,9 @@ def predict(model, visual, audio, batch_size: int = 64) -> dict[str, np.ndarray]
         got = {"segment_scores": torch.softmax(out["segment_logits"], -1)}
         if "video_logits" in out:
             got["video_scores"] = torch.softmax(out["video_logits"], -1)
-        if out.get("space_attention") is not None:
-            got["space_attention"] = out["space_attention"]
+        for key in ("space_attention", "audio_attention"):
+            if out.get(key) is not None:
+                got[key] = out[key]
         for key, value in got.items():
             parts.setdefault(key, []).append(value.float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}
