@@ -65,11 +65,11 @@ def test_temporal_window_rows_and_boundaries():
 
 
 @pytest.mark.parametrize("variant", list(avt_names.TRANSFORMER_SWITCHES))
-@pytest.mark.parametrize("residual", [True, False])
-def test_transformer_equals_hand_computation(variant, residual):
+@pytest.mark.parametrize(("residual", "scale"), [(True, False), (False, False), (True, True)])
+def test_transformer_equals_hand_computation(variant, residual, scale):
     """Eq. 1-2 (our reading) computed by loops over t, r, i and the frames of the window."""
     intra, inter, audio = avt_names.TRANSFORMER_SWITCHES[variant]
-    module = AVTransformer(DA, intra, inter, audio, residual=residual)
+    module = AVTransformer(DA, intra, inter, audio, residual=residual, scale=scale)
     identity_mlps(module)
     v = torch.rand(1, T, R, DA)  # non-negative, so the ReLUs are the identity
     a = torch.randn(1, T, DA)
@@ -78,9 +78,10 @@ def test_transformer_equals_hand_computation(variant, residual):
         frames = window_frames(t, intra, inter)
         keys = torch.stack([v[0, k] for k in frames]).mean(0)  # (R, D), phi = id
         query = v[0, t] + (a[0, t] if audio else 0)
+        divisor = DA**0.5 if scale else 1.0
         expected_attention = torch.stack(
             [
-                torch.softmax(torch.stack([query[r] @ keys[i] for i in range(R)]), 0)
+                torch.softmax(torch.stack([query[r] @ keys[i] / divisor for i in range(R)]), 0)
                 for r in range(R)
             ]
         )
@@ -229,6 +230,15 @@ def test_unimodal_models_ignore_the_other_modality():
     assert torch.allclose(
         visual_only(v, None)["segment_logits"], visual_only(v.mean((2, 3)), None)["segment_logits"]
     )
+
+
+def test_cosine_instance_attention_in_a_model():
+    spec = parse("avt_transformer_avol_lstm")
+    model = AVT({**TINY, "similarity": "cosine"}, DV, DA, C, T, (H, W), spec=spec)
+    out = model(torch.randn(B, T, H, W, DV), torch.randn(B, T, DA))
+    assert torch.allclose(out["space_attention"].sum((2, 3)), torch.ones(B, T), atol=1e-6)
+    out["segment_logits"].sum().backward()
+    assert model.pooling.log_inverse_temperature.grad is not None
 
 
 @pytest.mark.parametrize("pooling", ["ag", "avol"])
