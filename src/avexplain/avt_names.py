@@ -85,7 +85,8 @@ def _av(encoder: str, pooling: str, classifier: str, weak: bool = False) -> Spec
 
 
 def table1(weak: bool) -> dict[str, Spec | None]:
-    """Paper 002 Table 1 rows (full or weak column) -> the model that reproduces it; the rows
+    """Paper 002 Table 1 rows (full or weak column; row keys as in paper_numbers.yaml
+    `av_transformer.table1`) -> the model that reproduces it; the rows
     the paper only cites map to None (printed as cited, not run). AVEL's classifier with a single
     modality is one BiLSTM and the shared head: AVEL's A and V models."""
     rows = {
@@ -98,16 +99,26 @@ def table1(weak: bool) -> dict[str, Spec | None]:
         "xuan": None,
         "ramaswamy": None,
         "avin": None,
-        "avsdn_ours": _av("transformer", "avol", "avsdn", weak),
-        "avel_ours": _av("transformer", "avol", "avel", weak),
+        "avsdn_instance_attention": _av("transformer", "avol", "avsdn", weak),
+        "avel_instance_attention": _av("transformer", "avol", "avel", weak),
     }
     return rows
 
 
+def _row(encoder: str, pooling: str) -> str:
+    """Row keys of paper_numbers.yaml `av_transformer.table2/3`: the paper's full model is `ours`."""
+    if (encoder, pooling) == ("transformer", "avol"):
+        return "ours"
+    if encoder == "transformer":
+        return f"av_transformer_{pooling}"
+    return f"{encoder}_{pooling}" if pooling != "avol" or encoder not in ABLATIONS else encoder
+
+
 def table2() -> dict[tuple[str, str], Spec]:
-    """Table 2: (visual representation row, classifier column) -> model; supervised."""
+    """Table 2: (visual representation row, classifier column) -> model; supervised. Columns
+    are CLASSIFIERS, in the paper's order."""
     return {
-        (f"{enc}_{pool}", cls): _av(enc, pool, cls)
+        (_row(enc, pool), cls): _av(enc, pool, cls)
         for enc, pool, cls in product(
             ("mlp", "conv3d", "lstm", "transformer"), ("ag", "avol"), CLASSIFIERS
         )
@@ -117,7 +128,10 @@ def table2() -> dict[tuple[str, str], Spec]:
 def table3() -> dict[tuple[str, str], Spec]:
     """Table 3: (transformer ablation row, classifier column) -> model (AVOL pooling); the
     full row is the same model as Table 2's last row."""
-    return {(abl, cls): _av(abl, "avol", cls) for abl, cls in product(ABLATIONS, CLASSIFIERS)}
+    return {
+        (_row(abl, "avol"), cls): _av(abl, "avol", cls)
+        for abl, cls in product(ABLATIONS, CLASSIFIERS)
+    }
 
 
 def _all_specs() -> dict[str, Spec]:
