@@ -222,7 +222,9 @@ class RegionEncoder(nn.Module):
             self.lstm = bilstm(dim, dim // 2)  # both directions, like the 3-frame window
         elif kind in TRANSFORMER_SWITCHES:
             intra, inter, audio = TRANSFORMER_SWITCHES[kind]
-            self.audio = nn.Identity() if audio_dim == dim else nn.Linear(audio_dim, dim)
+            # the ablations without audio get no projection (no unused parameters)
+            width_differs = audio and audio_dim != dim
+            self.audio = nn.Linear(audio_dim, dim) if width_differs else nn.Identity()
             self.transformer = AVTransformer(dim, intra, inter, audio, residual, scale)
         elif kind != "mlp":
             raise ValueError(f"unknown region encoder '{kind}'")
