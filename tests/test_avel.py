@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from avexplain import localization_names
+from avexplain import names
 from avexplain.config import ConfigError
 from avexplain.models import avel
 from avexplain.training import localization as loc
@@ -58,10 +58,10 @@ def test_names_are_wildcards_and_every_model_has_its_outputs():
     v, a = inputs()
     for name in avel.NAMES:
         assert re.fullmatch(r"[a-z0-9_]+", name)
-        if name in localization_names.AUDIO_MAP_MODELS:
+        if name in names.AUDIO_MAP_MODELS:
             continue  # test_audio_map_models
         model = build(name)
-        assert model.name == name and model.task == localization_names.task_of(name)
+        assert model.name == name and model.task == names.localization_task(name)
         out = model(v, a)
         if model.task == "cml":
             ev, ea = model.embed(v, a)
@@ -136,7 +136,7 @@ def test_audio_map_models_attend_to_audio_cells():
         avel.build("a_map_att", TINY, DV, DA, C, T, GRID)
     models = {
         n: avel.build(n, TINY, DV, DA, C, T, GRID, audio_grid=(3, 2))
-        for n in localization_names.AUDIO_MAP_MODELS
+        for n in names.AUDIO_MAP_MODELS
     }
     for name, model in models.items():
         out = model(v, audio_maps)
@@ -171,7 +171,7 @@ def _lin(layer, x):
     return x @ layer.weight.T + layer.bias
 
 
-@pytest.mark.parametrize("op", localization_names.FUSION_OPERATORS)
+@pytest.mark.parametrize("op", names.FUSION_OPERATORS)
 def test_fusion_operator_formulas(op):
     torch.manual_seed(2)
     da, dv, w = 3, 5, 4
@@ -216,7 +216,7 @@ def test_dmrn_on_equal_widths_has_no_projection():
 def test_fusion_stages_and_concat_late_is_av_att():
     v, a = inputs()
     sizes = {}
-    for stage in localization_names.FUSION_STAGES:
+    for stage in names.FUSION_STAGES:
         model = build(f"fusion_concat_{stage}")
         assert model(v, a)["segment_logits"].shape == (B, T, C + 1)
         sizes[stage] = sum(p.numel() for p in model.parameters())
@@ -463,7 +463,7 @@ def test_mismatched_pairs_avoid_shared_labels_and_are_seeded():
 
 
 def test_synth_pairs_form_no_class_with_distractors():
-    from avexplain import synth
+    from avexplain.data.datasets import synth
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["clip"]["segments"] = 10
@@ -479,7 +479,7 @@ def test_synth_pairs_form_no_class_with_distractors():
 
 
 def test_load_arrays_aligns_targets_with_the_stores(tmp_path):
-    from avexplain import random_features
+    from avexplain.testing import stores as random_features
 
     root = random_features.write_dataset(
         tmp_path, num_videos=12, num_classes=3, grid=GRID, visual_dim=DV, audio_dim=DA,

@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avexplain import avt_names
-from avexplain.avt_names import Spec, parse
+from avexplain import names
 from avexplain.models.avt import (
     AVT,
     DAM,
@@ -20,6 +19,8 @@ from avexplain.models.avt import (
     build,
     temporal_window,
 )
+from avexplain.names import AvtSpec as Spec
+from avexplain.names import avt_parse as parse
 
 B, T, H, W, DV, DA, C = 2, 5, 2, 3, 6, 4, 3
 R = H * W
@@ -64,11 +65,11 @@ def test_temporal_window_rows_and_boundaries():
         temporal_window(1, False, True)
 
 
-@pytest.mark.parametrize("variant", list(avt_names.TRANSFORMER_SWITCHES))
+@pytest.mark.parametrize("variant", list(names.AVT_TRANSFORMER_SWITCHES))
 @pytest.mark.parametrize(("residual", "scale"), [(True, False), (False, False), (True, True)])
 def test_transformer_equals_hand_computation(variant, residual, scale):
     """Eq. 1-2 (our reading) computed by loops over t, r, i and the frames of the window."""
-    intra, inter, audio = avt_names.TRANSFORMER_SWITCHES[variant]
+    intra, inter, audio = names.AVT_TRANSFORMER_SWITCHES[variant]
     module = AVTransformer(DA, intra, inter, audio, residual=residual, scale=scale)
     identity_mlps(module)
     v = torch.rand(1, T, R, DA)  # non-negative, so the ReLUs are the identity
@@ -110,7 +111,7 @@ def test_transformer_attention_rows_sum_to_one():
 )
 def test_window_decides_which_segments_see_a_frame(variant, touched):
     """Changing frame 2 changes only the outputs of the segments whose window holds it."""
-    module = AVTransformer(8, *avt_names.TRANSFORMER_SWITCHES[variant])
+    module = AVTransformer(8, *names.AVT_TRANSFORMER_SWITCHES[variant])
     v, a = torch.randn(1, T, R, 8), torch.randn(1, T, 8)
     changed = v.clone()
     changed[:, 2] += torch.randn(R, 8)
@@ -129,13 +130,13 @@ def test_inter_only_values_exclude_the_own_frame():
     assert full(v, torch.randn(1, T, 8))[0][0, 2].abs().sum() > 0
 
 
-@pytest.mark.parametrize("variant", list(avt_names.TRANSFORMER_SWITCHES))
+@pytest.mark.parametrize("variant", list(names.AVT_TRANSFORMER_SWITCHES))
 def test_audio_switch(variant):
     """Only the variants with `audio` depend on the audio track."""
-    module = AVTransformer(8, *avt_names.TRANSFORMER_SWITCHES[variant])
+    module = AVTransformer(8, *names.AVT_TRANSFORMER_SWITCHES[variant])
     v = torch.randn(1, T, R, 8)
     delta = (module(v, torch.randn(1, T, 8))[0] - module(v, torch.randn(1, T, 8))[0]).abs().max()
-    assert (delta > 1e-6) == avt_names.TRANSFORMER_SWITCHES[variant][2]
+    assert (delta > 1e-6) == names.AVT_TRANSFORMER_SWITCHES[variant][2]
 
 
 @pytest.mark.parametrize("similarity", ["dot", "cosine"])
@@ -161,7 +162,7 @@ def test_instance_attention_finds_the_region_that_matches_the_audio():
     assert weights[0, 0].argmax() == 4 and weights[0, 0, 4] > 0.9
 
 
-@pytest.mark.parametrize("kind", avt_names.CLASSIFIERS)
+@pytest.mark.parametrize("kind", names.AVT_CLASSIFIERS)
 @pytest.mark.parametrize("dims", [[DA, 7], [DA], [7]])
 def test_classifier_shapes(kind, dims):
     classifier = SegmentClassifier(kind, dims, C + 1, lstm_hidden=8)
@@ -173,7 +174,7 @@ def test_mlp_classifier_has_no_temporal_context_and_the_others_do():
     inputs = [torch.randn(1, T, DA), torch.randn(1, T, 7)]
     changed = [x.clone() for x in inputs]
     changed[1][:, -1] += 1.0
-    for kind in avt_names.CLASSIFIERS:
+    for kind in names.AVT_CLASSIFIERS:
         classifier = SegmentClassifier(kind, [DA, 7], C + 1, lstm_hidden=8)
         first = (classifier(inputs) - classifier(changed))[0, 0].abs().max()
         assert (first > 1e-7) == (kind != "mlp"), kind
@@ -191,8 +192,8 @@ def test_avsdn_decoder_starts_from_the_encoders_final_states():
 
 ALL_SPECS = [
     Spec(encoder=e, pooling=p, classifier=c)
-    for e in avt_names.ENCODERS
-    for p in avt_names.POOLINGS
+    for e in names.AVT_ENCODERS
+    for p in names.AVT_POOLINGS
     for c in ("mlp", "avel")
 ]
 
@@ -209,7 +210,7 @@ def test_grid_model_outputs(spec):
         space = out["space_attention"]
         assert space.shape == (B, T, H, W)
         assert torch.allclose(space.sum((2, 3)), torch.ones(B, T), atol=1e-6)
-    assert ("transformer_attention" in out) == (spec.encoder in avt_names.ABLATIONS)
+    assert ("transformer_attention" in out) == (spec.encoder in names.AVT_ABLATIONS)
 
 
 @pytest.mark.parametrize("mil", ["max", "mean"])
@@ -280,23 +281,23 @@ def test_dam_segments_follow_the_relevance_rule():
 
 
 def test_names_cover_the_tables_and_parse_back():
-    assert all(re.fullmatch(r"[a-z0-9_]+", name) for name in avt_names.NAMES)
-    assert len(set(avt_names.NAMES)) == len(avt_names.NAMES)
-    for name in avt_names.NAMES:
+    assert all(re.fullmatch(r"[a-z0-9_]+", name) for name in names.AVT_NAMES)
+    assert len(set(names.AVT_NAMES)) == len(names.AVT_NAMES)
+    for name in names.AVT_NAMES:
         assert parse(name).name == name
-    table2, table3 = avt_names.table2(), avt_names.table3()
+    table2, table3 = names.avt_table2(), names.avt_table3()
     assert len(table2) == 8 * 4 and len(table3) == 5 * 4
     assert table3[("ours", "avel")] == table2[("ours", "avel")]
-    assert table2[("ours", "avel")] == avt_names.table1(False)["avel_instance_attention"]
-    assert avt_names.table1(True)["dam"] is None  # DAM needs segment labels
-    assert all(s.weak for s in avt_names.table1(True).values() if s is not None)
+    assert table2[("ours", "avel")] == names.avt_table1(False)["avel_instance_attention"]
+    assert names.avt_table1(True)["dam"] is None  # DAM needs segment labels
+    assert all(s.weak for s in names.avt_table1(True).values() if s is not None)
     with pytest.raises(ValueError, match="unknown"):
         parse("avt_transformer_avol")
 
 
 def test_every_table_model_builds_and_runs():
     v, a = torch.randn(1, T, H, W, DV), torch.randn(1, T, DA)
-    for name in avt_names.NAMES:
+    for name in names.AVT_NAMES:
         out = build(name, TINY, DV, DA, C, T, (H, W))(v, a)
         assert out["segment_logits"].shape == (1, T, C + 1), name
         assert ("video_logits" in out) == name.endswith("_weak"), name
@@ -409,9 +410,9 @@ def test_table_rows_are_the_paper_numbers_keys():
     paper = yaml.safe_load(path.read_text())
     published = paper["av_transformer"]
     ours = {
-        "table1": set(avt_names.table1(False)) - {"xuan", "ramaswamy", "avin"},
-        "table2": {row for row, _ in avt_names.table2()},
-        "table3": {row for row, _ in avt_names.table3()},
+        "table1": set(names.avt_table1(False)) - {"xuan", "ramaswamy", "avin"},
+        "table2": {row for row, _ in names.avt_table2()},
+        "table3": {row for row, _ in names.avt_table3()},
     }
     assert set(published["table1"]) - {"xuan", "ramaswamy", "avin"} == ours["table1"]
     for table in ("table2", "table3"):

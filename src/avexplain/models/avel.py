@@ -26,14 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from avexplain.config import ConfigError
-from avexplain.localization_names import (
+from avexplain.names import (
     AUDIO_MAP_MODELS,
     AVEL_MODELS,
     FUSION_OPERATORS,
     FUSION_STAGES,
-    NAMES,
-    task_of,
 )
+from avexplain.names import AVEL_NAMES as NAMES
+from avexplain.names import localization_task as task_of
 
 DEFAULTS = {
     "lstm_hidden": 128,  # per direction: the code's BiLSTMs give 256 outputs
@@ -684,7 +684,7 @@ REGISTRY["ed_tcn"] = EDTCN
 REGISTRY["avdln"] = partial(CrossModalEmbedding, objective="contrastive")
 REGISTRY["dcca"] = partial(CrossModalEmbedding, objective="dcca")
 assert list(_AVEL_KINDS) == AVEL_MODELS and list(_AUDIO_MAP_KINDS) == AUDIO_MAP_MODELS
-assert sorted(REGISTRY) == sorted(NAMES), "localization_names lists the models of REGISTRY"
+assert sorted(REGISTRY) == sorted(NAMES), "avexplain.names.AVEL_NAMES lists the models of REGISTRY"
 
 __all__ = ["NAMES", "REGISTRY", "build", "settings", "mil_pool", "contrastive_loss"]
 

@@ -3,7 +3,7 @@ as one parameterised model `AVT`, plus the DAM reconstruction (spec 5.2), built 
 
 Inputs as the AVEL family: visual pool5 maps (B, T, H, W, Dv) (models without region attention
 also take GAP vectors (B, T, Dv)), audio embeddings (B, T, Da); R = H*W regions per segment. A
-grid model is encoder -> pooling -> classifier (names: avexplain.avt_names):
+grid model is encoder -> pooling -> classifier (names: avexplain.names):
 
 - Region MLP (paper 4.2): every pool5 region through Linear(Dv -> D) + ReLU, D = 128.
 - Encoders: `mlp` (nothing more), `conv3d` (3x3x3 over T, H, W), `lstm` (a BiLSTM per location
@@ -33,10 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avexplain.avt_names import NAMES, SPECS, TRANSFORMER_SWITCHES, Spec, parse
 from avexplain.config import ConfigError
 from avexplain.models.avel import DEFAULTS as AVEL_DEFAULTS
 from avexplain.models.avel import AudioGuidedAttention, LocalizationModel, SegmentHead, bilstm
+from avexplain.names import AVT_NAMES as NAMES
+from avexplain.names import AVT_SPECS as SPECS
+from avexplain.names import AVT_TRANSFORMER_SWITCHES as TRANSFORMER_SWITCHES
+from avexplain.names import AvtSpec as Spec
+from avexplain.names import avt_parse as parse
 
 __all__ = [
     "AVT",
@@ -250,7 +254,7 @@ class RegionEncoder(nn.Module):
 
 
 class AVT(LocalizationModel):
-    """One grid model of the family (module doc); `spec` from avexplain.avt_names. Input checks,
+    """One grid model of the family (module doc); `spec` from avexplain.names. Input checks,
     the loss (segment targets; weak: video targets) and the MIL pooling are AVEL's."""
 
     def __init__(self, cfg, visual_dim, audio_dim, num_classes, time_steps, grid, *, spec: Spec):
@@ -389,7 +393,7 @@ def build(
     time_steps: int,
     grid: tuple[int, int],
 ) -> LocalizationModel:
-    """A freshly initialised family model `name` (any grid point of avexplain.avt_names; the
+    """A freshly initialised family model `name` (any grid point of avexplain.names; the
     tables use NAMES); `cfg` is the config section `avt` (DEFAULTS and avel.DEFAULTS fill what
     it omits); `num_classes` counts the event classes, the models add the background."""
     try:

@@ -12,7 +12,7 @@ background pairs of weak training, cross-modality queries, and a small training 
 - Weak training: each epoch adds mismatched pseudo-videos (the audio of one training video with
   the visual features of another that cannot form a class with it) labelled background.
 - `fit`: Adam over seeded shuffles, model selection on validation, reusing
-  `avexplain.train.run_epoch` and `chunks_of`."""
+  `avexplain.training.train.run_epoch` and `chunks_of`."""
 
 from __future__ import annotations
 
@@ -27,15 +27,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avexplain import features_io
-from avexplain import manifest as avmanifest
-from avexplain import train as avtrain
+from avexplain import paths
 from avexplain.config import ConfigError
-from avexplain.datasets.ave import read_rows
+from avexplain.data import manifest as avmanifest
+from avexplain.data.datasets.ave import read_rows
 from avexplain.models.avel import contrastive_loss, mil_pool
+from avexplain.training import splits as avsplits
+from avexplain.training import train as avtrain
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
+from avexplain.names import SPLITS  # noqa: E402
+
 # The AVE code appends 178 background videos to its 3339 training rows; we add mismatched
 # pairs in the same proportion of the training set.
 BACKGROUND_RATIO = 178 / 3339
@@ -169,7 +171,7 @@ def segment_targets(
 
 def video_targets(frame: pd.DataFrame, classes: list[str], dataset: str = "dataset") -> np.ndarray:
     """(N, C+1) multi-hot video labels (the manifest's `labels`); the background column is 0."""
-    labels = features_io.multi_hot(frame["labels"].tolist(), classes, dataset)
+    labels = avsplits.multi_hot(frame["labels"].tolist(), classes, dataset)
     return np.concatenate([labels, np.zeros((len(frame), 1), np.float32)], axis=1)
 
 
@@ -220,10 +222,10 @@ def pair_conflicts(
     show a class, so the pair cannot serve as background. Rows share a label -> conflict. With
     `synth_config` (a synth manifest) every sound heard in i and object seen in j, distractors
     included (`synth.video_spec`), must not form any class either."""
-    labels = features_io.multi_hot(frame["labels"].tolist(), classes, "manifest")
+    labels = avsplits.multi_hot(frame["labels"].tolist(), classes, "manifest")
     conflicts = labels @ labels.T > 0
     if synth_config is not None:
-        from avexplain import synth  # only synth manifests need the generator
+        from avexplain.data.datasets import synth  # only synth manifests need the generator
 
         pairs = synth.class_pairs(len(classes))
         forms = np.zeros((len(synth.OBJECTS), len(synth.SOUNDS)))
@@ -359,18 +361,17 @@ def load_arrays(
     audio_backbone: str | None = None,
     workers: int = 4,
 ) -> tuple[Arrays, np.ndarray]:
-    """A split's features (`features_io.open_split`, standardised as configured; the backbones
+    """A split's features (`avsplits.open_split`, standardised as configured; the backbones
     default to `models.*_backbone`) with its segment and video targets, and its video ids."""
     require_segment_labels(config, dataset, [split])
     models = dict(config["models"])
     models["visual_backbone"] = visual_backbone or models["visual_backbone"]
     models["audio_backbone"] = audio_backbone or models["audio_backbone"]
     config = {**config, "models": models}
-    lazy = features_io.open_split(config, dataset, split, root)
-    data_dir = Path(root) / "data" / dataset
-    frame = avmanifest.read_manifest(data_dir / "manifest.csv").set_index("video_id")
+    lazy = avsplits.open_split(config, dataset, split, root)
+    frame = avmanifest.read_manifest(Path(root) / paths.manifest(dataset)).set_index("video_id")
     rows = frame.loc[list(lazy.video_ids)].reset_index()
-    classes = avmanifest.read_classes(data_dir / "classes.txt")
+    classes = avmanifest.read_classes(Path(root) / paths.classes(dataset))
     seg = segment_targets(rows, classes, lazy.visual_shape[1], f"{dataset}/{split}")
     video = video_targets(rows, classes, f"{dataset}/{split}")
     loaded = lazy.load(workers)
@@ -379,7 +380,7 @@ def load_arrays(
 
 
 class PairedSource:
-    """`avexplain.train` batch source over virtual rows: row r shows visual row `visual_rows[r]`
+    """`avexplain.training.train` batch source over virtual rows: row r shows visual row `visual_rows[r]`
     and audio row `audio_rows[r]` with target `targets[r]` (mismatched pairs have i != j)."""
 
     streaming = False
@@ -497,7 +498,7 @@ def fit(
     """Train `model` in place and keep the weights of the best validation epoch.
 
     Epoch e shuffles with numpy's generator seeded [seed, e] and reseeds torch from (seed, e)
-    (dropout), like `avexplain.train`. Weak models get `n_background` (default
+    (dropout), like `avexplain.training.train`. Weak models get `n_background` (default
     `background_count(N)`) mismatched background pairs each epoch, drawn outside `conflicts`
     (default: pairs sharing a video label; pass 0 for none). A DCCA model gets its linear CCA
     fitted on the training event segments at the end. Returns {best_epoch, val, history}."""
