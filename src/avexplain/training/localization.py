@@ -32,11 +32,11 @@ from avexplain.config import ConfigError
 from avexplain.data import manifest as avmanifest
 from avexplain.data.datasets.ave import read_rows
 from avexplain.models.avel import contrastive_loss, mil_pool
+from avexplain.names import SPLITS
 from avexplain.training import splits as avsplits
 from avexplain.training import train as avtrain
 
 log = logging.getLogger(__name__)
-from avexplain.names import SPLITS  # noqa: E402
 
 # The AVE code appends 178 background videos to its 3339 training rows; we add mismatched
 # pairs in the same proportion of the training set.
