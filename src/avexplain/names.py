@@ -237,3 +237,75 @@ def _avt_grid():
     for mod, cls, weak in product(("audio", "visual"), AVT_CLASSIFIERS, (False, True)):
         yield AvtSpec(modality=mod, classifier=cls, weak=weak)
     yield AvtSpec(kind="dam")
+
+
+# --- localization training jobs (workflow/rules/training.smk, avexplain.training.localization_runs)
+# Supplementary Table 2 of the AVE paper: the V and A+V networks on other visual features (MC3-18
+# standing in for C3D, alone or concatenated with the GAP VGG-19 vector); name -> (network,
+# visual backbones). Its rows A, V_s and AV_s are Table 1's a, v and av.
+AVEL_SUPP2 = {
+    "v_c3d": ("v", ("mc3_18",)),
+    "av_c3d": ("av", ("mc3_18",)),
+    "v_s_c3d": ("v", ("vgg19", "mc3_18")),
+    "av_s_c3d": ("av", ("vgg19", "mc3_18")),
+}
+# AV-transformer models that are AVEL-family networks (pinned parameter for parameter by
+# tests/test_avt.py): trained once, under the avel family, and read from there by its tables.
+AVT_SHARED = {
+    **{
+        AvtSpec(modality=m, classifier="avel", weak=w).name: ("w_" if w else "") + a
+        for m, a in (("audio", "a"), ("visual", "v"))
+        for w in (False, True)
+    },
+    **{
+        _avt("raw", p, "avel", w).name: ("w_" if w else "") + a
+        for p, a in (("gap", "av"), ("ag", "av_att"))
+        for w in (False, True)
+    },
+}
+LOCALIZATION_FAMILIES = ("avel", "avt")
+
+
+def _localization_groups(groups: dict) -> dict[str, list[str]]:
+    """Each model in the first group that lists it (Table 3's full row is Table 2's last row,
+    Table 1's instance-attention rows are Table 2's `ours`); AVT_SHARED models in none."""
+    seen = set(AVT_SHARED)
+    out = {}
+    for group, models in groups.items():
+        names = [n for n in dict.fromkeys(models) if n not in seen]
+        seen.update(names)
+        out[group] = names
+    return out
+
+
+def _names(specs) -> list[str]:
+    return [s.name for s in specs if s is not None]
+
+
+# One training job per dataset x group x seed trains every model of its group (they share the
+# job's features, imports and seed); every model is in exactly one group. Group names are
+# `{family}_{name}`; what each table reads is in avexplain.tables.localization. The audio-map
+# models of supplementary Table 3 wait for a `vggish_maps` store (docs/localization.md).
+LOCALIZATION_GROUPS = _localization_groups(
+    {
+        "avel_table1": [*AVEL_MODELS, *WEAK_MODELS, "ed_tcn"],
+        "avel_table2": [*FUSION_MODELS, "dmrfe"],
+        "avel_table3": CML_MODELS,
+        "avel_supp2": list(AVEL_SUPP2),
+        "avt_table1": _names([*avt_table1(False).values(), *avt_table1(True).values()]),
+        "avt_table2": _names(avt_table2().values()),
+        "avt_table3": _names(avt_table3().values()),
+    }
+)
+
+
+def localization_family(group: str) -> str:
+    return group.split("_", 1)[0]
+
+
+def localization_group(family: str, model: str) -> str:
+    """The group (training job) that trains `model` of `family`."""
+    for group, models in LOCALIZATION_GROUPS.items():
+        if localization_family(group) == family and model in models:
+            return group
+    raise KeyError(f"'{model}' is not a trained model of the {family} localization family")

@@ -28,11 +28,10 @@ import pandas as pd
 import torch
 
 from avexplain import paths
-from avexplain.config import ConfigError
 from avexplain.data import manifest as avmanifest
 from avexplain.data.datasets.ave import read_rows
+from avexplain.data.segment_labels import SegmentLabelsMissing, require_segment_labels
 from avexplain.models.avel import contrastive_loss, mil_pool
-from avexplain.names import SPLITS
 from avexplain.training import splits as avsplits
 from avexplain.training import train as avtrain
 
@@ -70,49 +69,6 @@ __all__ = [
 
 
 # --- targets ------------------------------------------------------------------------------
-
-
-class SegmentLabelsMissing(ConfigError):
-    """A segment-level target was asked of a dataset (or split) without segment annotations."""
-
-
-def _segment_problem(config: dict, dataset: str, splits) -> str | None:
-    datasets = config.get("datasets") or {}
-    if dataset not in datasets:
-        return f"dataset '{dataset}' is not under config key 'datasets'"
-    ds = datasets[dataset]
-    kind = ds.get("kind")
-    if kind in ("ave", "synth"):
-        return None
-    if kind == "llp":
-        if "train" in splits:
-            return (
-                f"dataset '{dataset}' (kind llp) publishes per-second audio and visual events "
-                "for its val and test clips only; its train split has video-level labels, so "
-                "segment-level training targets do not exist"
-            )
-        return None
-    if kind == "custom":
-        return (
-            f"dataset '{dataset}' (kind custom) has no audio-visual event annotations: its "
-            "manifest's audio_events and visual_events are empty"
-        )
-    if kind == "union":
-        for member in ds.get("members", []):
-            problem = _segment_problem(config, member, splits)
-            if problem:
-                return f"dataset '{dataset}' (union) includes {member}: {problem}"
-        return None
-    return f"dataset '{dataset}' has kind {kind!r}, which has no segment annotations"
-
-
-def require_segment_labels(config: dict, dataset: str, splits=SPLITS) -> None:
-    """Fail (at planning time: config only) unless `dataset` has segment labels for `splits`."""
-    problem = _segment_problem(config, dataset, tuple(splits))
-    if problem:
-        raise SegmentLabelsMissing(
-            f"segment-level localization targets were asked of {problem} (splits {list(splits)})"
-        )
 
 
 def _union(intervals) -> list[tuple[float, float]]:
@@ -349,6 +305,10 @@ class Arrays:
 
     def __len__(self) -> int:
         return len(self.audio)
+
+    def to(self, device) -> Arrays:
+        move = [None if t is None else t.to(device) for t in (self.targets, self.video_targets)]
+        return Arrays(self.visual.to(device), self.audio.to(device), *move)
 
 
 def load_arrays(
