@@ -309,3 +309,13 @@ def localization_group(family: str, model: str) -> str:
         if localization_family(group) == family and model in models:
             return group
     raise KeyError(f"'{model}' is not a trained model of the {family} localization family")
+
+
+# Localization models whose space attention is scored against synth's boxes beside STAN's
+# (avexplain.explain.localization_pointing) and drawn like STAN's attention figures:
+# key -> (family, model).
+LOCALIZATION_ATTENTION = {
+    "ag": ("avel", "av_att"),  # the AVE paper's audio-guided attention (A+V-att)
+    "transformer_ag": ("avt", AvtSpec(encoder="transformer", pooling="ag").name),
+    "avol": ("avt", AvtSpec(encoder="transformer", pooling="avol").name),  # instance attention
+}

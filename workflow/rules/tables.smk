@@ -123,7 +123,10 @@ from avexplain.tables import localization as avloctables
 
 STAGE_TARGETS.append(
     lambda dataset: (
-        [paths.table(t) for t in avloctables.TABLES]
+        [
+            *(paths.table(t) for t in avloctables.TABLES),
+            *([paths.table(avloctables.POINTING_TABLE)] if dataset == "synth" else []),
+        ]
         if dataset in avloctables.datasets(config)
         else []
     )
@@ -162,3 +165,30 @@ for table in avloctables.TABLES:
             provenance=provenance_caption(avloctables.datasets(config)),
         script:
             "../scripts/localization_table.py"
+
+
+rule localization_pointing_table:
+    input:
+        report=paths.localization_pointing("synth"),
+    output:
+        csv=paths.table(avloctables.POINTING_TABLE, "csv"),
+        md=paths.table(avloctables.POINTING_TABLE, "md"),
+        html=report(
+            paths.table(avloctables.POINTING_TABLE, "html"),
+            caption="../report/localization_pointing_table.rst",
+            category="Localization families",
+            subcategory="synth",
+            labels={"result": "Space attention against the synth boxes"},
+        ),
+    log:
+        "logs/tables/localization_pointing.log",
+    benchmark:
+        "benchmarks/out/tables/localization_pointing.tsv"
+    # a small file: on a cluster it runs on the login node
+    localrule: True
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        provenance=provenance_caption(["synth"]),
+    script:
+        "../scripts/localization_pointing_table.py"

@@ -56,7 +56,7 @@ rule aggregate_seeds:
 # --- the localization families (docs/localization.md, "Pipeline") -------------------------
 # One job per dataset x group x seed trains every model of the group
 # (avexplain.names.LOCALIZATION_GROUPS) on features read once; each model's seeds are then
-# aggregated into results/{dataset}/{family}/{model}/metrics.json. Datasets without segment
+# aggregated into results/{dataset}/{family}/{model}/metrics.json (one job per group). Datasets without segment
 # labels have no such targets, and asking one of them fails at planning time naming the dataset.
 from avexplain.data.segment_labels import has_segment_labels
 from avexplain.training import localization_runs as avlocruns
@@ -71,10 +71,6 @@ STAGE_TARGETS.append(
         else []
     )
 )
-
-
-localrules:
-    aggregate_localization,
 
 
 for group in names.LOCALIZATION_GROUPS:
@@ -106,20 +102,24 @@ for group in names.LOCALIZATION_GROUPS:
         script:
             "../scripts/train_localization.py"
 
-
-rule aggregate_localization:
-    input:
-        lambda wc: avlocruns.seed_files(config, wc.dataset, wc.family, wc.model),
-    output:
-        metrics=paths.localization_metrics(),
-    log:
-        "logs/localization/{dataset}/{family}/{model}/aggregate.log",
-    benchmark:
-        "benchmarks/out/localization/{dataset}/{family}/{model}/aggregate.tsv"
-    wildcard_constraints:
-        family="|".join(names.LOCALIZATION_FAMILIES),
-        model="|".join(m for g in names.LOCALIZATION_GROUPS.values() for m in g),
-    conda:
-        "../../envs/avexplain.yaml"
-    script:
-        "../scripts/aggregate_localization.py"
+    rule:
+        name:
+            f"aggregate_{group}"
+        input:
+            lambda wc, group=group: avlocruns.group_seed_files(
+                config, wc.dataset, group
+            ),
+        output:
+            metrics=avlocruns.group_metrics(group),
+        log:
+            f"logs/localization/{{dataset}}/{group}/aggregate.log",
+        benchmark:
+            f"benchmarks/out/localization/{{dataset}}/{group}/aggregate.tsv"
+        # seconds of bookkeeping for all models of the group: on a cluster, the login node
+        localrule: True
+        conda:
+            "../../envs/avexplain.yaml"
+        params:
+            group=group,
+        script:
+            "../scripts/aggregate_localization.py"

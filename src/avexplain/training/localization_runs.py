@@ -415,3 +415,41 @@ def seed_files(config: dict, dataset: str, family: str, model: str) -> list[str]
     except KeyError as error:
         raise ConfigError(str(error)) from None
     return trained_files(dataset, family, model, group_seeds(config, dataset, group))
+
+
+def group_seed_files(config: dict, dataset: str, group: str) -> list[str]:
+    """Every seed's metrics.json of every model of a group (its aggregation job's input)."""
+    family = names.localization_family(group)
+    return [
+        f for m in names.LOCALIZATION_GROUPS[group] for f in seed_files(config, dataset, family, m)
+    ]
+
+
+def group_metrics(group: str) -> list[str]:
+    """Patterns ({dataset}) of the aggregated metrics.json of every model of a group."""
+    family = names.localization_family(group)
+    return [
+        paths.localization_metrics(family=family, model=m) for m in names.LOCALIZATION_GROUPS[group]
+    ]
+
+
+def aggregate_group(config: dict, dataset: str, group: str, root: str | Path = ".") -> dict:
+    """Aggregate the seeds of every model of a group; {model: aggregated record}."""
+    family = names.localization_family(group)
+    return {
+        m: aggregate(
+            [Path(root) / f for f in seed_files(config, dataset, family, m)],
+            Path(root) / paths.localization_metrics(dataset, family, m),
+        )
+        for m in names.LOCALIZATION_GROUPS[group]
+    }
+
+
+def seed_predictions(config: dict, dataset: str, family: str, model: str) -> list[str]:
+    """The per-seed predictions.npz of a model (its space attention for the explain stage)."""
+    require_segment_labels(config, dataset)
+    group = names.localization_group(family, model)
+    return [
+        paths.localization_trained(dataset, family, model, s, "predictions.npz")
+        for s in group_seeds(config, dataset, group)
+    ]
