@@ -92,6 +92,8 @@ def test_avdln_beats_chance_by_ten_points(run, direction):
 
 
 def test_every_fusion_method_beats_the_better_unimodal_minus_two(run):
+    """Fusion models have one seed on synth (config localization.single_seed_groups); the
+    unimodal models their three."""
     uni = {m: _per_video(run, "avel", m)[0] for m in ("a", "v")}
     best = max(uni, key=lambda m: uni[m].mean())
     failures = []
