@@ -41,6 +41,8 @@ def pytest_collection_modifyitems(config, items):
 # Modules that build the tiny run (session fixture local_run): one worker takes them all, so the
 # run is built once. (pytest-xdist's own xdist_group marks do not take with pytest 9.2.)
 TINY_RUN_MODULES = ("test_determinism.py", "slurm/test_slurm.py")
+# Modules that read the demo-sized synth run (session fixture synth_run): likewise one worker.
+SYNTH_RUN_MODULES = ("test_synth_acceptance.py", "test_localization_acceptance.py")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -52,6 +54,8 @@ def pytest_xdist_make_scheduler(config, log):
     class SharedRunScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = super()._split_scope(nodeid)
+            if module.endswith(SYNTH_RUN_MODULES):
+                return "synth-run"
             return "tiny-run" if module.endswith(TINY_RUN_MODULES) else module
 
     return SharedRunScheduling(config, log)

@@ -76,6 +76,30 @@ def metrics(dataset="{dataset}", model="{model}") -> str:
     return f"results/{dataset}/{model}/metrics.json"
 
 
+# --- localization families (the AVE paper's `avel`, the AV-transformer's `avt`) ---------------
+
+
+def localization_trained(
+    dataset="{dataset}", family="{family}", model="{model}", seed="{seed}", name="metrics.json"
+) -> str:
+    """One model's files of one seed: metrics.json, predictions.npz (test scores, attention)."""
+    return f"results/{dataset}/{family}/{model}/seed-{seed}/{name}"
+
+
+def localization_metrics(dataset="{dataset}", family="{family}", model="{model}") -> str:
+    """The model's metrics aggregated over its seeds."""
+    return f"results/{dataset}/{family}/{model}/metrics.json"
+
+
+def localization_pointing(dataset="{dataset}") -> str:
+    """Space attention of the localization models and STAN against synth's boxes."""
+    return f"results/{dataset}/localization_pointing.json"
+
+
+def localization_figures(dataset="{dataset}", family="{family}", model="{model}") -> str:
+    return f"results/{dataset}/{family}/{model}/attention"
+
+
 # --- explain stage ------------------------------------------------------------------------
 
 

@@ -104,3 +104,81 @@ rule attention_figures:
         provenance=lambda wc: provenance_caption([wc.dataset]),
     script:
         "../scripts/attention_figures.py"
+
+
+# --- the localization families' space attention (docs/localization.md) ---------------------
+# On synth (the dataset with boxes): the AVE paper's audio-guided attention and the
+# AV-transformer's attentions scored against the true boxes beside STAN's space attention, and
+# drawn like STAN's figures (first seed).
+STAGE_TARGETS.append(
+    lambda dataset: (
+        [
+            paths.localization_pointing(dataset),
+            *[
+                paths.localization_figures(dataset, family, model)
+                for family, model in names.LOCALIZATION_ATTENTION.values()
+            ],
+        ]
+        if dataset == "synth"
+        else []
+    )
+)
+
+
+rule localization_pointing:
+    input:
+        unpack(
+            lambda wc: {
+                key: avlocruns.seed_predictions(config, wc.dataset, family, model)
+                for key, (family, model) in names.LOCALIZATION_ATTENTION.items()
+            }
+        ),
+        stan=lambda wc: explained(wc.dataset, "stan", "predictions.npz"),
+        manifest=paths.manifest(),
+    output:
+        report=paths.localization_pointing(),
+    log:
+        "logs/explain/{dataset}/localization_pointing.log",
+    benchmark:
+        "benchmarks/out/explain/{dataset}/localization_pointing.tsv"
+    wildcard_constraints:
+        dataset="synth",
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        attentions=list(names.LOCALIZATION_ATTENTION),
+    script:
+        "../scripts/localization_pointing.py"
+
+
+rule localization_attention_figures:
+    input:
+        predictions=lambda wc: avlocruns.seed_predictions(
+            config, wc.dataset, wc.family, wc.model
+        )[0],
+        clips=lambda wc: [
+            paths.clips(m, s) for m in media_of(wc.dataset) for s in shards(m)
+        ],
+        manifest=paths.manifest(),
+    output:
+        figures=report(
+            directory(paths.localization_figures()),
+            patterns=["{name}.png"],
+            caption="../report/localization_attention_figures.rst",
+            category="Localization families",
+            subcategory="{dataset}",
+            labels={"result": "{family}/{model}: attention of test video {name}"},
+        ),
+    log:
+        "logs/explain/{dataset}/{family}/{model}/attention_figures.log",
+    benchmark:
+        "benchmarks/out/explain/{dataset}/{family}/{model}/attention_figures.tsv"
+    wildcard_constraints:
+        family="|".join(names.LOCALIZATION_FAMILIES),
+        model="|".join(m for _, m in names.LOCALIZATION_ATTENTION.values()),
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        provenance=lambda wc: provenance_caption([wc.dataset]),
+    script:
+        "../scripts/localization_attention_figures.py"

@@ -149,3 +149,79 @@ rule synth_comparisons_table:
         provenance=provenance_caption(["synth"]),
     script:
         "../scripts/synth_comparisons_table.py"
+
+
+# --- the localization families' tables (avexplain.tables.localization) ---------------------
+from avexplain.tables import localization as avloctables
+
+STAGE_TARGETS.append(
+    lambda dataset: (
+        [
+            *(paths.table(t) for t in avloctables.TABLES),
+            *([paths.table(avloctables.POINTING_TABLE)] if dataset == "synth" else []),
+        ]
+        if dataset in avloctables.datasets(config)
+        else []
+    )
+)
+
+
+for table in avloctables.TABLES:
+
+    rule:
+        name:
+            f"{table}_table"
+        input:
+            results=avloctables.inputs(config, table),
+            paper=paths.PAPER_NUMBERS,
+        output:
+            csv=paths.table(table, "csv"),
+            md=paths.table(table, "md"),
+            html=report(
+                paths.table(table, "html"),
+                caption="../report/localization_tables.rst",
+                category=avloctables.REPORT_CATEGORY[table.split("_")[0]],
+                subcategory="Tables",
+                labels={"result": avloctables.LAYOUTS[table]().title},
+            ),
+        log:
+            f"logs/tables/{table}.log",
+        benchmark:
+            f"benchmarks/out/tables/{table}.tsv"
+        # tables read small files: on a cluster they run on the login node
+        localrule: True
+        conda:
+            "../../envs/avexplain.yaml"
+        params:
+            table=table,
+            datasets=avloctables.datasets(config),
+            provenance=provenance_caption(avloctables.datasets(config)),
+        script:
+            "../scripts/localization_table.py"
+
+
+rule localization_pointing_table:
+    input:
+        report=paths.localization_pointing("synth"),
+    output:
+        csv=paths.table(avloctables.POINTING_TABLE, "csv"),
+        md=paths.table(avloctables.POINTING_TABLE, "md"),
+        html=report(
+            paths.table(avloctables.POINTING_TABLE, "html"),
+            caption="../report/localization_pointing_table.rst",
+            category="Localization families",
+            subcategory="synth",
+            labels={"result": "Space attention against the synth boxes"},
+        ),
+    log:
+        "logs/tables/localization_pointing.log",
+    benchmark:
+        "benchmarks/out/tables/localization_pointing.tsv"
+    # a small file: on a cluster it runs on the login node
+    localrule: True
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        provenance=provenance_caption(["synth"]),
+    script:
+        "../scripts/localization_pointing_table.py"

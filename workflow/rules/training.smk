@@ -51,3 +51,75 @@ rule aggregate_seeds:
         "../../envs/avexplain.yaml"
     script:
         "../scripts/aggregate_seeds.py"
+
+
+# --- the localization families (docs/localization.md, "Pipeline") -------------------------
+# One job per dataset x group x seed trains every model of the group
+# (avexplain.names.LOCALIZATION_GROUPS) on features read once; each model's seeds are then
+# aggregated into results/{dataset}/{family}/{model}/metrics.json (one job per group). Datasets without segment
+# labels have no such targets, and asking one of them fails at planning time naming the dataset.
+from avexplain.data.segment_labels import has_segment_labels
+from avexplain.training import localization_runs as avlocruns
+
+STAGE_TARGETS.append(
+    lambda dataset: (
+        [
+            paths.localization_metrics(dataset, family, model)
+            for family, model in avlocruns.planned_models(config, dataset)
+        ]
+        if has_segment_labels(config, dataset)
+        else []
+    )
+)
+
+
+for group in names.LOCALIZATION_GROUPS:
+
+    rule:
+        name:
+            f"train_{group}"
+        input:
+            unpack(
+                lambda wc, group=group: avlocruns.job_inputs(config, wc.dataset, group)
+            ),
+        output:
+            metrics=avlocruns.job_outputs(group, "metrics.json"),
+            predictions=avlocruns.job_outputs(group, "predictions.npz"),
+        log:
+            f"logs/localization/{{dataset}}/{group}/seed-{{seed}}.log",
+        benchmark:
+            f"benchmarks/out/localization/{{dataset}}/{group}/seed-{{seed}}.tsv"
+        conda:
+            "../../envs/avexplain.yaml"
+        # one core each: on a 2-core machine two groups train side by side
+        threads: 1
+        resources:
+            gpu=lambda wc: int(
+                avlocruns.settings_for(config, wc.dataset)["device"] != "cpu"
+            ),
+        params:
+            group=group,
+        script:
+            "../scripts/train_localization.py"
+
+    rule:
+        name:
+            f"aggregate_{group}"
+        input:
+            lambda wc, group=group: avlocruns.group_seed_files(
+                config, wc.dataset, group
+            ),
+        output:
+            metrics=avlocruns.group_metrics(group),
+        log:
+            f"logs/localization/{{dataset}}/{group}/aggregate.log",
+        benchmark:
+            f"benchmarks/out/localization/{{dataset}}/{group}/aggregate.tsv"
+        # seconds of bookkeeping for all models of the group: on a cluster, the login node
+        localrule: True
+        conda:
+            "../../envs/avexplain.yaml"
+        params:
+            group=group,
+        script:
+            "../scripts/aggregate_localization.py"

@@ -92,4 +92,7 @@ SYNTH_TARGETS = (
     "results/synth/stan/attention",
     "results/tables/stan_table3.md",
     "results/tables/synth_comparisons.md",
+    # the localization families' acceptance tests (tests/test_localization_acceptance.py)
+    *(f"results/tables/{t}.md" for t in ("avel_table1", "avel_table2", "avel_table3")),
+    *(f"results/tables/{t}.md" for t in ("avt_table1", "avt_table2", "localization_pointing")),
 )

@@ -69,7 +69,9 @@ def read_rows(path: Path, display: str) -> list[Row]:
 
 
 def input_files(ds: dict) -> list[str]:
-    return [ds["annotations"], *(ds["splits"][s] for s in SPLITS)]
+    # the cross-modality localization split (the AVE paper's Table 3) is checked and audited too
+    cml = [ds["cml_splits"][s] for s in SPLITS] if ds.get("cml_splits") else []
+    return [ds["annotations"], *(ds["splits"][s] for s in SPLITS), *cml]
 
 
 def build(config: dict, name: str, root: Path):

@@ -1,0 +1,128 @@
+"""The localization families wired into the pipeline: one training job per group and seed on
+random stores, its metrics and predictions, the aggregation over seeds, the tables beside the
+paper's numbers, and the planning-time checks (a dataset without segment labels is named; AVE
+plans)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from avexplain import names, paths
+from avexplain.config import ConfigError
+from avexplain.data.segment_labels import SegmentLabelsMissing
+from avexplain.tables import localization as tables
+from avexplain.testing import stores
+from avexplain.testing.workflow import copy_workflow, snakemake
+from avexplain.training import localization_runs as runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Random vgg19/vggish stores of 40 videos, each with one audio-visual event."""
+    root = stores.write_dataset(
+        tmp_path_factory.mktemp("loc"), num_videos=40, num_classes=3, grid=(2, 2),
+        visual_dim=16, audio_dim=8, visual_backbone="vgg19",
+    )  # fmt: skip
+    manifest = root / paths.manifest("synth")
+    frame = pd.read_csv(manifest, keep_default_na=False)
+    events = [json.dumps([[lab, i % 4, i % 4 + 4]]) for i, lab in enumerate(frame["labels"])]
+    frame["audio_events"] = frame["visual_events"] = events
+    frame.to_csv(manifest, index=False)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["localization"]["overrides"]["synth"].update(epochs=2, batch_size=8, seeds=[0, 1])
+    return root, config
+
+
+def test_group_job_writes_every_model_and_the_table(dataset, tmp_path):
+    root, config = dataset
+    for seed in (0, 1):
+        records = runs.train_group(config, "synth", "avel_table1", seed, root=root, threads=1)
+        assert list(records) == names.LOCALIZATION_GROUPS["avel_table1"]
+    record = json.loads(
+        (root / paths.localization_trained("synth", "avel", "av_att", 0)).read_text()
+    )
+    assert 0 <= record["test"]["accuracy"] <= 100
+    assert {"all_background", "majority"} <= set(record["anchors"])
+    assert record["provenance"]["features"]["vgg19"]["backbone"] == "vgg19"
+    assert len(record["provenance"]["weights_sha256"]) == 64
+    pred = np.load(
+        root / paths.localization_trained("synth", "avel", "av_att", 0, "predictions.npz")
+    )
+    assert pred["space_attention"].shape[2:] == (2, 2)
+    np.testing.assert_allclose(pred["space_attention"].sum((2, 3)), 1, rtol=1e-5)
+
+    files = []
+    for _, model in tables.models("avel_table1"):
+        seeds = runs.seed_files(config, "synth", "avel", model)
+        out = root / paths.localization_metrics("synth", "avel", model)
+        result = runs.aggregate([root / s for s in seeds], out)
+        assert result["seeds"] == [0, 1] and result["model"] == model
+        files.append(out)
+    outputs = {k: tmp_path / f"t.{k}" for k in ("csv", "md", "html")}
+    tables.write("avel_table1", files, ROOT / paths.PAPER_NUMBERS, ["synth"], outputs)
+    md = outputs["md"].read_text()
+    assert "| A+V-att |" in md and "(72.7)" in md and "(66.7)" in md  # paper beside ours
+    assert "Anchors on synth test: all background" in md and "majority" in md
+    frame = pd.read_csv(outputs["csv"])
+    assert len(frame) == 10 and (frame["seeds"] == 2).all()
+
+
+def test_cross_modality_job_and_table(dataset, tmp_path):
+    root, config = dataset
+    records = runs.train_group(config, "synth", "avel_table3", 0, root=root, threads=1)
+    for record in records.values():
+        test = record["test"]
+        assert {"a2v", "v2a", "chance", "queries"} <= set(test) and test["queries"] > 0
+        assert 0 < test["chance"] < 100
+
+
+def test_single_seed_groups_and_unknown_names():
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    synth = config["localization"]["overrides"]["synth"]
+    for group in names.LOCALIZATION_GROUPS:
+        seeds = runs.group_seeds(config, "synth", group)
+        assert seeds == ([0] if group in synth["single_seed_groups"] else [0, 1, 2])
+    config["localization"]["single_seed_groups"] = ["avel_table9"]
+    with pytest.raises(ConfigError, match="avel_table9"):
+        runs.settings_for(config, "ave")
+    with pytest.raises(ConfigError, match="'nope' is not a trained model"):
+        runs.seed_files(config, "ave", "avel", "nope")
+    with pytest.raises(SegmentLabelsMissing, match="'custom'"):
+        runs.seed_files(config, "custom", "avel", "a")
+
+
+def test_every_table_cell_is_a_trained_model_or_cited():
+    trained = {
+        (names.localization_family(g), m) for g, ms in names.LOCALIZATION_GROUPS.items() for m in ms
+    }
+    for table in tables.TABLES:
+        assert set(tables.models(table)) <= trained, table
+    paper = yaml.safe_load((ROOT / paths.PAPER_NUMBERS).read_text())
+    for table in tables.TABLES:  # every paper key of a layout exists in paper_numbers.yaml
+        for _, method, cells in tables.LAYOUTS[table]().rows:
+            for cell in cells:
+                if cell.paper:
+                    value = tables._paper_value(paper, cell.paper)
+                    assert not np.isnan(value), (table, method, cell.paper)
+
+
+def test_planning(tmp_path):
+    """A segment target of a dataset without segment labels fails at planning time naming it;
+    AVE plans every localization table (dry run)."""
+    root = copy_workflow(tmp_path / "wf")
+    proc = snakemake(root, "-n", paths.localization_metrics("llp", "avel", "av_att"), check=False)
+    assert proc.returncode != 0
+    assert "SegmentLabelsMissing" in proc.stderr + proc.stdout
+    assert "dataset 'llp'" in proc.stderr + proc.stdout
+    targets = [paths.table(t) for t in tables.TABLES]
+    proc = snakemake(root, "-n", *targets, "--config", "run_datasets=[ave]")
+    out = proc.stdout + proc.stderr
+    for group in names.LOCALIZATION_GROUPS:
+        assert f"train_{group}" in out, group
+    assert "results/ave/avel/av_att/seed-2/metrics.json" in out
