@@ -97,6 +97,15 @@ def test_baselines_are_single_layers_with_their_own_streams():
     visual, audio = torch.randn(2, 10, 12), torch.randn(2, 10, 6)
     uni_audio = fl.build("uni_audio", {"embed_dim": 8}, 12, 6, 3, 10)
     assert uni_audio.proj_visual is None and uni_audio.layers == ("audio",)
+    assert fl.recipe(uni_audio) == {
+        "model": "uni_audio",
+        "recipe": "frozen_features",
+        "layers": ["audio"],
+        "time_steps": 10,
+        "time_step_s": 1.0,
+        "instant_k": None,
+        "onset_fallback": None,
+    }
     out = uni_audio(None, audio)
     assert out["layer_logits"].shape == (2, 1, 3)
     torch.testing.assert_close(out["logits"], out["layer_logits"][:, 0])
@@ -119,6 +128,34 @@ def test_loss_sums_the_cross_entropy_of_every_layer():
     labels = torch.tensor([0, 2, 1, 2])
     expected = sum(F.cross_entropy(out["layer_logits"][:, i], labels) for i in range(5))
     torch.testing.assert_close(model.loss(out, labels), expected)
+
+
+def test_recipe_learns_a_toy_problem_and_the_vote_reads_it():
+    """SGD with the paper's settings on features whose class shows in both streams: every layer
+    and the vote end up right on most training videos."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 90)
+    centres_v, centres_a = rng.normal(size=(3, 6)), rng.normal(size=(3, 5))
+    visual = torch.tensor(
+        centres_v[labels][:, None] + rng.normal(0, 1, (90, 4, 6)), dtype=torch.float32
+    )
+    audio = torch.tensor(
+        centres_a[labels][:, None] + rng.normal(0, 1, (90, 4, 5)), dtype=torch.float32
+    )
+    onsets = torch.tensor(rng.random((90, 4)) < 0.3)
+    model = fl.build("fusion_layers", {"embed_dim": 16}, 6, 5, 3, 4)
+    optimizer, _ = tr.optimizer_and_scheduler(model.parameters(), {"weight_decay": 0.0})
+    targets = torch.tensor(labels)
+    for _ in range(25):
+        loss = model.loss(model(visual, audio, onsets), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        out = model(visual, audio, onsets)
+    assert (out["layer_logits"].argmax(-1) == targets[:, None]).float().mean() > 0.8
+    assert (tr.vote(out["layer_logits"]) == labels).mean() > 0.9
 
 
 def test_single_label_draw_is_seeded_and_picks_a_label():
@@ -286,6 +323,7 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
         {}, 4, segments=4, steps_per_second=steps, audio_channels=(4, 8), frame_size=16
     )
     assert model.head.k == 1 and model.needs_onsets
+    assert fl.recipe(model)["recipe"] == "end_to_end" and fl.recipe(model)["time_step_s"] == 0.5
     before = copy.deepcopy(model.state_dict())
     optimizer, _ = tr.optimizer_and_scheduler(model.parameters())
     out = model(

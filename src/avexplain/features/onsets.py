@@ -28,7 +28,7 @@ DEFAULTS = {
     "top_db": 40.0,
     "pad_mode": "reflect",
     "delta": 0.07,  # peak-picking threshold on the normalised envelope (librosa's default)
-    "wait": 1,
+    "wait": None,  # None: librosa's default (30 ms of frames, 0 at hop 512 and 16 kHz)
     "backtrack": False,
 }
 
@@ -41,7 +41,7 @@ def onset_times(
     top_db: float | None = 40.0,
     pad_mode: str = "reflect",
     delta: float = 0.07,
-    wait: int = 1,
+    wait: int | None = None,
     backtrack: bool = False,
 ) -> np.ndarray:
     """Onset times (seconds, ascending) of a mono wave. top_db=None: librosa's 80 dB floor."""
@@ -51,14 +51,15 @@ def onset_times(
     )
     log_mel = librosa.power_to_db(mel, ref=np.max, top_db=80.0 if top_db is None else top_db)
     envelope = librosa.onset.onset_strength(S=log_mel, sr=sample_rate, hop_length=hop_length)
+    extra = {} if wait is None else {"wait": wait}
     return librosa.onset.onset_detect(
         onset_envelope=envelope,
         sr=sample_rate,
         hop_length=hop_length,
         units="time",
         delta=delta,
-        wait=wait,
         backtrack=backtrack,
+        **extra,
     )
 
 

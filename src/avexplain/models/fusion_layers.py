@@ -379,3 +379,20 @@ def load_clip(
     keep = step_frame_indices(fps, t, steps_per_second)
     frames = read_frames(video_path, t * fps, int(clip["size"]), keep)
     return frames, read_wave(wav_path, t * sr, sr)
+
+
+def recipe(model: nn.Module, time_step_s: float = 1.0) -> dict:
+    """What a fusion-layers model is, for metrics.json: its layers, k, the onset fallback, and
+    whether it ran on frozen per-step features or end to end from clips (and on which grid)."""
+    end_to_end = isinstance(model, EndToEnd)
+    head = model.head if end_to_end else model
+    step = model.segments / head.time_steps if end_to_end else time_step_s
+    return {
+        "model": head.name,
+        "recipe": "end_to_end" if end_to_end else "frozen_features",
+        "layers": list(head.layers),
+        "time_steps": head.time_steps,
+        "time_step_s": step,
+        "instant_k": head.k if head.uses_visual and head.uses_audio else None,
+        "onset_fallback": head.onset_fallback if head.needs_onsets else None,
+    }
