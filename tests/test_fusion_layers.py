@@ -297,6 +297,35 @@ def test_plateau_schedule_drops_the_rate_after_three_epochs_without_gain():
         tr.settings({"learning_rate": 1})
 
 
+def test_audio_network_follows_the_papers_table_and_keeps_time_order():
+    """100 log-mel frames x 80 mels per second -> 10 vectors per second (supplementary Table 6);
+    one second's vectors depend on that second's audio only."""
+    torch.manual_seed(0)
+    net = fl.AudioCNN(channels=(2, 2, 3, 3, 3, 3, 4), out_dim=5).eval()
+    wave = torch.randn(1, 32000) * 0.1
+    assert net.log_mel(wave).shape == (2, 1, 100, 80)
+    shapes = []
+    x = net.log_mel(wave)
+    for layer in net.convs:
+        x = layer(x)
+        if isinstance(layer, torch.nn.MaxPool2d | torch.nn.Conv2d):
+            shapes.append(tuple(x.shape[2:]))
+    assert shapes == [(50, 80), (50, 40), (50, 19), (50, 19), (24, 9)] + [(24, 9)] * 3 + [
+        (11, 4),
+        (10, 1),
+        (10, 1),
+        (10, 1),
+    ]
+    changed = wave.clone()
+    changed[0, 16000:] = torch.randn(16000) * 0.3
+    with torch.no_grad():
+        a, b = net(wave), net(changed)
+    assert a.shape == (1, 20, 5)
+    torch.testing.assert_close(a[:, :10], b[:, :10])
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+    assert fl.AudioCNN(2, channels=(2,) * 7, out_dim=3)(wave).shape == (1, 4, 3)
+
+
 def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
     """The paper's recipe on two tiny decoded synth clips: frames at 2 steps per second, the
     log-mel audio CNN, onsets on the same grid, one SGD step that moves both backbones."""
@@ -320,7 +349,12 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
         onsets.append(clip_onsets(wav, 4, 16000, steps_per_second=steps))
     torch.manual_seed(0)
     model = fl.EndToEnd(
-        {}, 4, segments=4, steps_per_second=steps, audio_channels=(4, 8), frame_size=16
+        {},
+        4,
+        segments=4,
+        steps_per_second=steps,
+        audio_channels=(4, 4, 8, 8, 8, 8, 16),
+        frame_size=16,
     )
     assert model.head.k == 1 and model.needs_onsets
     assert fl.recipe(model)["recipe"] == "end_to_end" and fl.recipe(model)["time_step_s"] == 0.5

@@ -281,47 +281,72 @@ class VideoTrunk(nn.Module):
         return x.mean(dim=(3, 4)).transpose(1, 2)
 
 
+AUDIO_CHANNELS = (64, 64, 192, 256, 256, 256, 512)  # conv1..conv7 of the paper's audio network
+
+
+def _conv_bn(c_in: int, c_out: int, kernel, stride=1, padding=0) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, kernel, stride, padding), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
 class AudioCNN(nn.Module):
-    """A 2-D CNN on the log-mel spectrogram (80 mels, 10 ms hop) giving one 512-d vector per
-    step: conv + BatchNorm + ReLU blocks, max-pooling after every second block, then an average
-    over frequency and over the frames of each step, and two fully connected layers (fc8/fc9)."""
+    """The paper's audio network (its supplementary Table 6): a log-mel spectrogram (80 mels,
+    STFT 512 / window 320 / hop 160, centred with reflection) cut into one-second chunks of 100
+    frames; on each chunk conv1..conv7 (every 3-D kernel of the table is (1, k, k), i.e. a 2-D
+    convolution per chunk) reduce 100 x 80 to 10 x 1, and fc8/fc9 (1x1 convolutions, 512) give
+    10 vectors per second. Batch norm and ReLU follow every convolution, fc8/fc9 included. With
+    `steps_per_second` other than 10 the 10 vectors of a chunk are average-pooled to that many.
+    `channels`: the widths of conv1..conv7 (smaller ones for tests)."""
 
     def __init__(
         self,
-        steps: int,
+        steps_per_second: int = 10,
         sample_rate: int = 16000,
-        channels: Sequence[int] = (64, 64, 128, 128, 256, 256, 512),
+        channels: Sequence[int] = AUDIO_CHANNELS,
         out_dim: int = 512,
-        n_mels: int = 80,
     ):
         super().__init__()
-        self.steps = steps
+        if len(channels) != 7:
+            raise ValueError(f"the audio network has 7 convolutions, got widths {channels}")
+        self.steps_per_second = steps_per_second
+        self.frames_per_second = sample_rate // 160
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=512,
             win_length=320,
             hop_length=160,
-            n_mels=n_mels,
+            n_mels=80,
             center=True,
             pad_mode="reflect",
         )
-        blocks, c_in = [], 1
-        for i, c_out in enumerate(channels):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
-            if i % 2 == 1:
-                blocks.append(nn.MaxPool2d(2, ceil_mode=True))
-            c_in = c_out
-        self.convs = nn.Sequential(*blocks)
-        self.fc = nn.Sequential(
-            nn.Linear(c_in, out_dim), nn.ReLU(), nn.Linear(out_dim, out_dim), nn.ReLU()
+        c1, c2, c3, c4, c5, c6, c7 = channels
+        self.convs = nn.Sequential(
+            *_conv_bn(1, c1, 3, (2, 1), 1),  # conv1: time / 2
+            *_conv_bn(c1, c2, 3, (1, 2), 1),  # conv2: mels / 2
+            nn.MaxPool2d((1, 3), (1, 2)),  # maxpool2
+            *_conv_bn(c2, c3, 3, 1, 1),  # conv3
+            nn.MaxPool2d(3, 2),  # maxpool3
+            *_conv_bn(c3, c4, 3, 1, 1),  # conv4..conv6
+            *_conv_bn(c4, c5, 3, 1, 1),
+            *_conv_bn(c5, c6, 3, 1, 1),
+            nn.MaxPool2d((3, 2), 2),  # maxpool6
+            *_conv_bn(c6, c7, 4, 1, (1, 0)),  # conv7: 11 x 4 -> 10 x 1
+            *_conv_bn(c7, out_dim, 1),  # fc8
+            *_conv_bn(out_dim, out_dim, 1),  # fc9
         )
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:  # (B, samples) -> (B, steps, 512)
+    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B * seconds, 1, frames per second, 80) one-second chunks."""
+        seconds = wave.shape[1] // (self.frames_per_second * 160)
         with torch.autocast(wave.device.type, enabled=False):
-            mel = torch.log(self.mel(wave.float()) + 1e-6)  # (B, mels, frames)
-        x = self.convs(mel.transpose(1, 2).unsqueeze(1))  # (B, C, frames', mels')
-        x = F.adaptive_avg_pool2d(x, (self.steps, 1)).squeeze(-1).transpose(1, 2)
-        return self.fc(x)
+            mel = torch.log(self.mel(wave.float()) + 1e-6)  # (B, 80, frames + 1)
+        mel = mel[:, :, : seconds * self.frames_per_second].transpose(1, 2)
+        return mel.reshape(-1, 1, self.frames_per_second, mel.shape[-1])
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:  # (B, samples) -> (B, steps, D)
+        b = wave.shape[0]
+        x = self.convs(self.log_mel(wave))  # (B * seconds, D, 10, 1)
+        x = F.adaptive_avg_pool2d(x, (self.steps_per_second, 1))[..., 0]  # (B * s, D, steps)
+        return x.reshape(b, -1, x.shape[1], self.steps_per_second).permute(0, 1, 3, 2).flatten(1, 2)
 
 
 class EndToEnd(nn.Module):
@@ -338,7 +363,7 @@ class EndToEnd(nn.Module):
         head: str = "fusion_layers",
         sample_rate: int = 16000,
         video_state_dict: dict | None = None,
-        audio_channels: Sequence[int] = (64, 64, 128, 128, 256, 256, 512),
+        audio_channels: Sequence[int] = AUDIO_CHANNELS,
         frame_size: int | None = 112,
     ):
         super().__init__()
@@ -349,7 +374,11 @@ class EndToEnd(nn.Module):
         self.head = FusionLayers(cfg, 512, 512, num_classes, steps, layers)
         self.head.name = head
         self.video = VideoTrunk(video_state_dict, frame_size) if self.head.uses_visual else None
-        self.audio = AudioCNN(steps, sample_rate, audio_channels) if self.head.uses_audio else None
+        self.audio = (
+            AudioCNN(steps_per_second, sample_rate, audio_channels)
+            if self.head.uses_audio
+            else None
+        )
 
     @property
     def needs_onsets(self) -> bool:
