@@ -357,6 +357,13 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
         frame_size=16,
     )
     assert model.head.k == 1 and model.needs_onsets
+    audio_stage = fl.EndToEnd(
+        {}, 4, 4, steps, head="uni_audio", audio_channels=(4, 4, 8, 8, 8, 8, 16)
+    )
+    assert audio_stage.video is None
+    audio_stage(None, torch.from_numpy(np.stack(waves)))  # audio alone: no frames needed
+    model.load_backbones(audio_stage)
+    torch.testing.assert_close(model.audio.state_dict(), audio_stage.audio.state_dict())
     assert fl.recipe(model)["recipe"] == "end_to_end" and fl.recipe(model)["time_step_s"] == 0.5
     before = copy.deepcopy(model.state_dict())
     optimizer, _ = tr.optimizer_and_scheduler(model.parameters())

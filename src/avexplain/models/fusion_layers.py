@@ -22,8 +22,10 @@ Registered models (`build(name, cfg, visual_dim, audio_dim, num_classes, time_st
 of its layers' logits (a convenience for score-based metrics; the paper's prediction is the vote
 in `avexplain.training.fusion_layers`). The loss is single-label cross-entropy summed over layers.
 
-`EndToEnd` is the paper's own recipe as an option: MC3-18 on raw frames at `steps_per_second`
-and a 2-D CNN on log-mel spectrograms, both trained with the same head. docs/fusion_layers.md
+`EndToEnd` is the paper's own recipe as an option: MC3-18 (`VideoTrunk`) on raw frames at
+`steps_per_second` and the paper's audio network (`AudioCNN`) on log-mel spectrograms, trained
+with the same head; `load_clip` reads its inputs from a canonical clip, `recipe` describes a
+model for metrics.json. docs/fusion_layers.md
 lists every choice the paper leaves open."""
 
 from __future__ import annotations
@@ -395,6 +397,16 @@ class EndToEnd(nn.Module):
 
     def loss(self, out: dict, labels: torch.Tensor) -> torch.Tensor:
         return self.head.loss(out, labels)
+
+    def load_backbones(self, *trained: EndToEnd) -> None:
+        """Start from the backbones of earlier stages (the paper trains the audio network alone,
+        fine-tunes MC3-18 alone, then the whole model): e.g. a `uni_audio` and a `uni_vision`
+        EndToEnd; each trunk this model has is copied from the first one that has it."""
+        for part in ("video", "audio"):
+            mine = getattr(self, part)
+            source = next((getattr(m, part) for m in trained if getattr(m, part) is not None), None)
+            if mine is not None and source is not None:
+                mine.load_state_dict(source.state_dict())
 
 
 def load_clip(
