@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 C = 8  # classes: equal to 2 * D so identity classifiers read the pooled vector back
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a loaded 2-core machine (the suite runs
+    two workers) intra-op threads make each step many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def identity_model(name="fusion_layers", time_steps=5, **cfg):
     """Features used as z^V, z^A directly (D = 4) and classifiers that copy their input, so a
     layer's logits are its pooled vector (zero-padded for the one-stream layers)."""
@@ -118,6 +128,8 @@ def test_baselines_are_single_layers_with_their_own_streams():
         naive(visual, torch.randn(2, 9, 6))
     with pytest.raises(ValueError, match="unknown"):
         fl.build("fusion-layers", {}, 12, 6, 3, 10)
+    with pytest.raises(ValueError, match="instant-k"):
+        fl.build("fusion_layers", {"instant-k": 2}, 12, 6, 3, 10)
     assert fl.NAMES == ["fusion_layers", "naive_av", "uni_audio", "uni_vision"]
 
 

@@ -40,6 +40,9 @@ import torchaudio
 import torchvision
 from torch import nn
 
+from avexplain.backbones import KINETICS_MEAN, KINETICS_STD, segment_frame_indices
+from avexplain.clipio import read_frames, read_wave
+
 LAYERS = ("continuous", "instant", "onset", "visual", "audio")
 STREAMS = {  # which projected streams each layer concatenates
     "continuous": ("visual", "audio"),
@@ -55,8 +58,6 @@ DEFAULTS = {
     "dropout": 0.0,  # on the projected streams (the paper names none)
     "project": True,  # False: the inputs are already z^V, z^A of width embed_dim (end-to-end)
 }
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
 def instant_k(time_steps: int, k: int | None = None) -> int:
@@ -88,6 +89,9 @@ class FusionLayers(nn.Module):
         layers: Sequence[str] = LAYERS,
     ):
         super().__init__()
+        extra = set(cfg or {}) - set(DEFAULTS)
+        if extra:
+            raise ValueError(f"unknown fusion-layers model settings {sorted(extra)}")
         cfg = {**DEFAULTS, **(cfg or {})}
         unknown = [name for name in layers if name not in LAYERS]
         if unknown or not layers:
@@ -251,9 +255,7 @@ def single_labels(
 
 def step_frame_indices(fps: int, segments: int, steps_per_second: int) -> np.ndarray:
     """Indices of the clip frames sampled at `steps_per_second` (centred bins), T * steps."""
-    if not 1 <= steps_per_second <= fps:
-        raise ValueError(f"steps_per_second must be in [1, {fps}] (clip.fps)")
-    within = ((np.arange(steps_per_second) + 0.5) * fps / steps_per_second).astype(int)
+    within = segment_frame_indices(fps, steps_per_second)
     return (np.arange(segments)[:, None] * fps + within).ravel()
 
 
@@ -414,8 +416,6 @@ def load_clip(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A canonical clip's frames at `steps_per_second` (T*s, size, size, 3) uint8 and its wave
     (T * sample_rate,) float32, the inputs of `EndToEnd` (clip: the config's clip section)."""
-    from avexplain.clipio import read_frames, read_wave
-
     t, fps, sr = int(clip["segments"]), int(clip["fps"]), int(clip["sample_rate"])
     keep = step_frame_indices(fps, t, steps_per_second)
     frames = read_frames(video_path, t * fps, int(clip["size"]), keep)
