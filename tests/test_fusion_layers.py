@@ -341,7 +341,8 @@ def test_audio_network_follows_the_papers_table_and_keeps_time_order():
 def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
     """The paper's recipe on two tiny decoded synth clips: frames at 2 steps per second, the
     log-mel audio CNN, onsets on the same grid, one SGD step that moves both backbones."""
-    from avexplain import decode, synth
+    from avexplain.data import decode
+    from avexplain.data.datasets import synth
     from avexplain.features.onsets import clip_onsets
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from avexplain import decode, synth
+from avexplain.data import decode
+from avexplain.data.datasets import synth
 from avexplain.features import onsets
 
 ROOT = Path(__file__).resolve().parents[1]

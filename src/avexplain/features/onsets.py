@@ -20,7 +20,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from avexplain.clipio import read_wave
+from avexplain.data.clips import read_wave
 
 DEFAULTS = {
     "hop_length": 512,  # 32 ms at 16 kHz (librosa's default hop)

@@ -40,8 +40,8 @@ import torchaudio
 import torchvision
 from torch import nn
 
-from avexplain.backbones import KINETICS_MEAN, KINETICS_STD, segment_frame_indices
-from avexplain.clipio import read_frames, read_wave
+from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD, segment_frame_indices
+from avexplain.data.clips import read_frames, read_wave
 
 LAYERS = ("continuous", "instant", "onset", "visual", "audio")
 STREAMS = {  # which projected streams each layer concatenates
