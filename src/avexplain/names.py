@@ -24,3 +24,9 @@ MODELS = [
 ]
 # Models that use only one modality: STAN's acceptance comparison is against each of them.
 UNIMODAL = ["stan_audio", "stan_visual", "audio_baseline", "visual_baseline"]
+
+# Event-specific fusion layers (shared/papers/003_*; docs/fusion_layers.md): the five layers in
+# the order of their logits, and the models of its Table 1 (avexplain.models.fusion_layers).
+FUSION_LAYERS = ("continuous", "instant", "onset", "visual", "audio")
+FUSION_LAYER_MODELS = ("fusion_layers", "naive_av", "uni_audio", "uni_vision")
+FUSION_LAYER_TABLES = tuple(f"fusion_layers_table{k}" for k in (1, 2, 3, 4))

@@ -14,13 +14,21 @@ An onset at time t falls in step floor(t * steps_per_second)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import librosa
 import numpy as np
+import pandas as pd
 
 from avexplain.data.clips import read_wave
+from avexplain.features.extract import present_videos
+from avexplain.shards import shard_slice
+
+log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "hop_length": 512,  # 32 ms at 16 kHz (librosa's default hop)
@@ -100,3 +108,65 @@ def clip_onset_masks(
         clip_onsets(path, segments, sample_rate, steps_per_second, **params) for path in wav_paths
     ]
     return np.stack(masks) if masks else np.zeros((0, segments * steps_per_second), bool)
+
+
+def run_shard(
+    *,
+    clips_dir: str | Path,
+    manifest: str | Path,
+    shard: str,
+    shard_size: int,
+    clip: dict,
+    params: dict,
+    out: str | Path,
+) -> dict:
+    """The onset masks of one manifest shard's canonical clips -> `out` (.npz): `video_id`
+    (N,) str, `onsets` (N, segments) bool, `valid` (N,) bool (False: no usable clip, the mask
+    is all False and training drops the video as the feature stores do) and `params` (JSON)."""
+    clips_dir, out = Path(clips_dir), Path(out)
+    ids = pd.read_csv(manifest, dtype={"video_id": str}, usecols=["video_id"])["video_id"]
+    ids = ids.tolist()[shard_slice(shard, shard_size, len(ids))]
+    absent = present_videos(clips_dir, ids)
+    segments, sample_rate = int(clip["segments"]), int(clip["sample_rate"])
+    masks = np.zeros((len(ids), segments), dtype=bool)
+    for row, video_id in enumerate(ids):
+        if video_id not in absent:
+            masks[row] = clip_onsets(clips_dir / f"{video_id}.wav", segments, sample_rate, **params)
+    valid = np.array([v not in absent for v in ids], dtype=bool)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez(
+        tmp,
+        video_id=np.array(ids, dtype=str),
+        onsets=masks,
+        valid=valid,
+        params=json.dumps({**DEFAULTS, **params, "librosa": librosa.__version__}),
+    )
+    os.replace(tmp, out)
+    log.info(
+        "shard %s: %d clips, %d without a clip, %d with no onset, %.2f onset steps per clip",
+        shard,
+        len(ids),
+        len(absent),
+        int((valid & ~masks.any(1)).sum()),
+        masks[valid].sum(1).mean() if valid.any() else 0.0,
+    )
+    return {"videos": len(ids), "absent": len(absent)}
+
+
+def load_masks(shard_files: Iterable[str | Path], video_ids: Iterable[str]) -> np.ndarray:
+    """(N, segments) bool: the stored onset masks of `video_ids`, in that order, from the shard
+    files of `run_shard`; a video missing from them, or without a usable clip, is an error."""
+    found: dict[str, np.ndarray] = {}
+    for path in shard_files:
+        with np.load(path) as data:
+            for vid, mask, ok in zip(data["video_id"], data["onsets"], data["valid"], strict=True):
+                if ok:
+                    found[str(vid)] = mask
+    video_ids = list(video_ids)
+    missing = [v for v in video_ids if v not in found]
+    if missing:
+        raise ValueError(
+            f"no onset mask for {len(missing)} videos (e.g. {missing[:3]}) in {list(shard_files)}"
+        )
+    return np.stack([found[v] for v in video_ids]) if video_ids else np.zeros((0, 0), bool)

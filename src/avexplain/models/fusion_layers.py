@@ -40,10 +40,11 @@ import torchaudio
 import torchvision
 from torch import nn
 
-from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD, segment_frame_indices
 from avexplain.data.clips import read_frames, read_wave
+from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD, segment_frame_indices
+from avexplain.names import FUSION_LAYER_MODELS, FUSION_LAYERS
 
-LAYERS = ("continuous", "instant", "onset", "visual", "audio")
+LAYERS = FUSION_LAYERS  # continuous, instant, onset, visual, audio: the order of layer_logits
 STREAMS = {  # which projected streams each layer concatenates
     "continuous": ("visual", "audio"),
     "instant": ("visual", "audio"),
@@ -208,6 +209,7 @@ REGISTRY = {
     "uni_vision": ("visual",),
 }
 NAMES = list(REGISTRY)
+assert tuple(NAMES) == FUSION_LAYER_MODELS, "avexplain.names lists the models of REGISTRY"
 
 
 def build(
