@@ -129,6 +129,7 @@ STAGE_TARGETS.append(
     )
 )
 
+
 localrules:
     fusion_layers_tables,
 

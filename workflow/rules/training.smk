@@ -94,7 +94,11 @@ rule train_fusion_layers:
         **{
             f"{m}_{name}": paths.fusion_trained(model=m, name=f"{name}.{ext}")
             for m in names.FUSION_LAYER_MODELS
-            for name, ext in (("metrics", "json"), ("predictions", "npz"), ("checkpoint", "pt"))
+            for name, ext in (
+                ("metrics", "json"),
+                ("predictions", "npz"),
+                ("checkpoint", "pt"),
+            )
         },
     log:
         "logs/models/{dataset}/fusion_layers/seed-{seed}.log",
@@ -105,7 +109,8 @@ rule train_fusion_layers:
     threads: 1
     resources:
         gpu=lambda wc: int(
-            avconfig.section_for(config, "fusion_layers", wc.dataset)["device"] != "cpu"
+            avconfig.section_for(config, "fusion_layers", wc.dataset)["device"]
+            != "cpu"
         ),
     params:
         models=names.FUSION_LAYER_MODELS,
