@@ -319,3 +319,10 @@ LOCALIZATION_ATTENTION = {
     "transformer_ag": ("avt", AvtSpec(encoder="transformer", pooling="ag").name),
     "avol": ("avt", AvtSpec(encoder="transformer", pooling="avol").name),  # instance attention
 }
+
+
+# Event-specific fusion layers (shared/papers/003_*; docs/fusion_layers.md): the five layers in
+# the order of their logits, and the models of its Table 1 (avexplain.models.fusion_layers).
+FUSION_LAYERS = ("continuous", "instant", "onset", "visual", "audio")
+FUSION_LAYER_MODELS = ("fusion_layers", "naive_av", "uni_audio", "uni_vision")
+FUSION_LAYER_TABLES = tuple(f"fusion_layers_table{k}" for k in (1, 2, 3, 4))

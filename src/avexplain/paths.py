@@ -63,6 +63,11 @@ def shard_marker(media="{media}", backbone="{backbone}", shard="{shard}") -> str
     return f"features/{media}/.staging/{backbone}.shards/shard-{shard}.json"
 
 
+def onsets(media="{media}", shard="{shard}") -> str:
+    """Audio-onset masks (video, segment) of one shard's canonical clips (fusion layers)."""
+    return f"features/{media}/onsets/shard-{shard}.npz"
+
+
 # --- training stage -----------------------------------------------------------------------
 
 
@@ -100,6 +105,16 @@ def localization_figures(dataset="{dataset}", family="{family}", model="{model}"
     return f"results/{dataset}/{family}/{model}/attention"
 
 
+def fusion_trained(dataset="{dataset}", model="{model}", seed="{seed}", name="metrics.json") -> str:
+    """One fusion-layers training run's files: checkpoint.pt, predictions.npz, metrics.json."""
+    return f"results/{dataset}/fusion_layers/{model}/seed-{seed}/{name}"
+
+
+def fusion_metrics(dataset="{dataset}", model="{model}") -> str:
+    """A fusion-layers model's metrics aggregated over its seeds."""
+    return f"results/{dataset}/fusion_layers/{model}/metrics.json"
+
+
 # --- explain stage ------------------------------------------------------------------------
 
 
@@ -126,6 +141,11 @@ PAPER_NUMBERS = "resources/paper_numbers.yaml"
 
 def table(name="{table}", ext="md") -> str:
     return f"results/tables/{name}.{ext}"
+
+
+def fusion_bias_figure() -> str:
+    """The per-category bar figure of the fusion layers' modality bias (every dataset)."""
+    return "results/tables/fusion_layers_modality_bias.png"
 
 
 REPORT = "results/report.html"

@@ -89,3 +89,27 @@ rule finalize_features:
         "../../envs/avexplain.yaml"
     script:
         "../scripts/finalize_features.py"
+
+
+# Audio onsets of every canonical clip (the fusion layers' onset layer): librosa on the WAV,
+# one mask (video, segment) per shard beside the feature stores (docs/fusion_layers.md).
+rule audio_onsets:
+    input:
+        clips=paths.clips(),
+        manifest=paths.manifest("{media}"),
+    output:
+        onsets=paths.onsets(),
+    log:
+        "logs/features/{media}/onsets/shard-{shard}.log",
+    benchmark:
+        "benchmarks/out/features/{media}/onsets/shard-{shard}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        settings=lambda wc: avconfig.section_for(config, "fusion_layers", wc.media)[
+            "onsets"
+        ],
+        clip=config["clip"],
+        shard_size=lambda wc: config["datasets"][wc.media]["shard_size"],
+    script:
+        "../scripts/audio_onsets.py"

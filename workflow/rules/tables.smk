@@ -4,6 +4,7 @@
 from avexplain.tables import recognition as avrecognition
 from avexplain.tables import comparisons as avcomparisons
 from avexplain.tables import stan_table3 as avtable3
+from avexplain.tables import fusion_layers as avfusion
 
 STAGE_TARGETS.append(
     lambda dataset: (
@@ -225,3 +226,59 @@ rule localization_pointing_table:
         provenance=provenance_caption(["synth"]),
     script:
         "../scripts/localization_pointing_table.py"
+
+
+# Tables 1-4 of the event-specific fusion layers and the modality-bias bar figure
+# (docs/fusion_layers.md): built when one of its datasets is run.
+STAGE_TARGETS.append(
+    lambda dataset: (
+        [paths.table(t) for t in names.FUSION_LAYER_TABLES]
+        if dataset in avfusion.datasets(config)
+        else []
+    )
+)
+
+
+localrules:
+    fusion_layers_tables,
+
+
+rule fusion_layers_tables:
+    input:
+        results=list(avfusion.inputs(config).values()),
+        paper=paths.PAPER_NUMBERS,
+    output:
+        **{
+            f"table{k}_{ext}": paths.table(t, ext)
+            for k, t in enumerate(names.FUSION_LAYER_TABLES, 1)
+            for ext in ("csv", "md")
+        },
+        **{
+            f"table{k}_html": report(
+                paths.table(t, "html"),
+                caption="../report/fusion_layers_tables.rst",
+                category="Fusion layers paper",
+                subcategory="Tables",
+                labels={"result": f"Table {k}"},
+            )
+            for k, t in enumerate(names.FUSION_LAYER_TABLES, 1)
+        },
+        figure=report(
+            paths.fusion_bias_figure(),
+            caption="../report/fusion_layers_bias_figure.rst",
+            category="Fusion layers paper",
+            subcategory="Figures",
+            labels={"result": "Modality bias per category"},
+        ),
+    log:
+        "logs/tables/fusion_layers.log",
+    benchmark:
+        "benchmarks/out/tables/fusion_layers.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        results=avfusion.inputs(config),
+        run_datasets=avfusion.datasets(config),
+        provenance=provenance_caption(avfusion.datasets(config)),
+    script:
+        "../scripts/fusion_layers_tables.py"

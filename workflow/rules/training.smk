@@ -123,3 +123,97 @@ for group in names.LOCALIZATION_GROUPS:
             group=group,
         script:
             "../scripts/aggregate_localization.py"
+
+
+# Event-specific fusion layers (docs/fusion_layers.md): one job per dataset x seed trains the
+# four models of the paper's Table 1 on the same inputs, read once: the stored MC3-18 + VGGish
+# features and onset masks (recipe frozen_features), or the canonical clips (end_to_end).
+STAGE_TARGETS.append(
+    lambda dataset: (
+        [paths.fusion_metrics(dataset, m) for m in names.FUSION_LAYER_MODELS]
+        if dataset in config["fusion_layers"]["datasets"]
+        else []
+    )
+)
+
+
+rule train_fusion_layers:
+    input:
+        manifest=paths.manifest(),
+        classes=paths.classes(),
+        stores=lambda wc: (
+            [
+                paths.store(wc.dataset, config["fusion_layers"][kind])
+                for kind in ("visual_backbone", "audio_backbone")
+            ]
+            if avconfig.section_for(config, "fusion_layers", wc.dataset)["recipe"]
+            == "frozen_features"
+            else []
+        ),
+        onsets=lambda wc: (
+            [paths.onsets(wc.dataset, s) for s in shards(wc.dataset)]
+            if avconfig.section_for(config, "fusion_layers", wc.dataset)["recipe"]
+            == "frozen_features"
+            else []
+        ),
+        clips=lambda wc: (
+            [paths.clips(wc.dataset, s) for s in shards(wc.dataset)]
+            if avconfig.section_for(config, "fusion_layers", wc.dataset)["recipe"]
+            == "end_to_end"
+            else []
+        ),
+    output:
+        **{
+            f"{m}_{name}": paths.fusion_trained(model=m, name=f"{name}.{ext}")
+            for m in names.FUSION_LAYER_MODELS
+            for name, ext in (
+                ("metrics", "json"),
+                ("predictions", "npz"),
+                ("checkpoint", "pt"),
+            )
+        },
+    log:
+        "logs/models/{dataset}/fusion_layers/seed-{seed}.log",
+    benchmark:
+        "benchmarks/out/models/{dataset}/fusion_layers/seed-{seed}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    threads: 1
+    resources:
+        gpu=lambda wc: int(
+            avconfig.section_for(config, "fusion_layers", wc.dataset)["device"]
+            != "cpu"
+        ),
+    params:
+        models=names.FUSION_LAYER_MODELS,
+    script:
+        "../scripts/train_fusion_layers.py"
+
+
+rule aggregate_fusion_layers:
+    input:
+        lambda wc: [
+            paths.fusion_trained(wc.dataset, m, s, name)
+            for m in names.FUSION_LAYER_MODELS
+            for s in config["fusion_layers"]["seeds"]
+            for name in ("metrics.json", "predictions.npz")
+        ],
+    output:
+        **{m: paths.fusion_metrics(model=m) for m in names.FUSION_LAYER_MODELS},
+    log:
+        "logs/models/{dataset}/fusion_layers/aggregate.log",
+    benchmark:
+        "benchmarks/out/models/{dataset}/fusion_layers/aggregate.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        seed_dirs=lambda wc: {
+            m: [
+                os.path.dirname(paths.fusion_trained(wc.dataset, m, s))
+                for s in config["fusion_layers"]["seeds"]
+            ]
+            for m in names.FUSION_LAYER_MODELS
+        },
+        settings=lambda wc: avconfig.section_for(config, "fusion_layers", wc.dataset),
+    script:
+        "../scripts/aggregate_fusion_layers.py"

@@ -153,15 +153,17 @@ class ImageMaps(Backbone):
 
 class MC3(Backbone):
     """MC3-18 (Kinetics-400): the 512-d pooled feature of a clip of `frames_per_segment` evenly
-    spaced frames of the segment, resized to 112x112 (clips are already square centre crops)."""
+    spaced frames of the segment, resized to `side` x `side` (112, Kinetics'; clips are already
+    square centre crops)."""
 
     dims = VECTOR_DIMS
     name = "mc3_18"
     side = 112
 
-    def __init__(self, weights: Weights, frames_per_segment: int):
+    def __init__(self, weights: Weights, frames_per_segment: int, side: int | None = None):
         super().__init__(weights)
         self.frames_per_segment = frames_per_segment
+        self.side = side or MC3.side
         self.net = torchvision.models.video.mc3_18(weights=None)
         if weights.state_dict is not None:
             load_into(self.net, weights, self.name)
@@ -243,7 +245,7 @@ def build(name: str, weights: Weights, settings: dict, pca: dict | None = None) 
     if name in ("vgg19", "resnet152"):
         model = ImageMaps(name, weights, frames[name], settings.get("image_size"))
     elif name == "mc3_18":
-        model = MC3(weights, frames[name])
+        model = MC3(weights, frames[name], settings.get("mc3_image_size"))
     elif name == "vggish":
         model = VGGishSegments(weights, pca=pca)
     else:

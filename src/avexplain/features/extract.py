@@ -229,7 +229,7 @@ def store_spec(model, ids, settings, clip, seed, dataset, shard_size, precision)
             "config_hash": config_hash({"features": settings, "clip": clip, "seed": seed}),
             "settings": {
                 k: settings[k]
-                for k in ("frames_per_segment", "vggish_pca", "image_size")
+                for k in ("frames_per_segment", "vggish_pca", "image_size", "mc3_image_size")
                 if k in settings
             },
             "clip": clip,

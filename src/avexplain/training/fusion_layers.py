@@ -1,0 +1,577 @@
+"""Training recipe and read-outs of the event-specific fusion layers (Senocak et al.).
+
+- `SETTINGS`, `optimizer_and_scheduler`: SGD from lr 1e-2, x0.1 when validation accuracy has not
+  risen for 3 epochs; `epoch_labels`: the seeded single label per multi-label training video.
+- `vote`: the video prediction, a vote over the layers' top-1 classes (Table 1).
+- `prediction_sets`, `top_n_sets`, `set_f1`: the multi-label set of the layers against the top-N
+  of Naive AV (Table 2).
+- `modality_bias`: the layer each category is assigned to (Table 3).
+- `unique_correct`: the videos only some layers get right (Table 4).
+
+Every function takes `layer_logits` (N, L, C), raw classifier outputs in the layer order of the
+model (`avexplain.models.fusion_layers.LAYERS` for the five-layer model), and multi-hot
+`targets` (N, C). docs/fusion_layers.md lists the choices the paper leaves open."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from avexplain import paths
+from avexplain.config import ConfigError, config_hash, section_for
+from avexplain.models.fusion_layers import LAYERS, single_labels
+from avexplain.names import SPLITS
+
+log = logging.getLogger(__name__)
+RECIPES = ("frozen_features", "end_to_end")
+
+SETTINGS = {
+    "lr": 1e-2,  # paper
+    "plateau_epochs": 3,  # paper: lr x 0.1 once validation accuracy has not risen for 3 epochs
+    "plateau_factor": 0.1,  # paper
+    "momentum": 0.9,  # the rest: not in the paper (docs/fusion_layers.md)
+    "weight_decay": 1e-4,
+    "batch_size": 32,
+    "epochs": 30,
+    "label_draw": "per_epoch",  # per_epoch | once: when a multi-label video's label is redrawn
+    "confidence": "logit",  # logit | softmax: the score compared by the vote's tie rule
+    "vote_rule": "plurality",  # plurality | majority (see `vote`)
+}
+
+
+def settings(overrides: dict | None = None) -> dict:
+    """SETTINGS with `overrides` (e.g. the config's fusion_layers section); unknown keys fail."""
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown fusion-layers settings {sorted(unknown)}")
+    out = {**SETTINGS, **overrides}
+    if out["label_draw"] not in ("per_epoch", "once"):
+        raise ValueError(f"label_draw must be per_epoch or once, got {out['label_draw']}")
+    return out
+
+
+def optimizer_and_scheduler(params, cfg: dict | None = None):
+    """SGD and its plateau schedule. Call `scheduler.step(val_accuracy)` once per epoch: the lr
+    drops at the end of the `plateau_epochs`-th epoch in a row without a strictly higher
+    validation accuracy (torch's patience counts the epochs tolerated, hence the minus one)."""
+    cfg = settings(cfg)
+    optimizer = torch.optim.SGD(
+        params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"]
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer,
+        mode="max",
+        factor=cfg["plateau_factor"],
+        patience=cfg["plateau_epochs"] - 1,
+        threshold=0.0,
+        threshold_mode="abs",
+    )
+    return optimizer, scheduler
+
+
+def epoch_labels(
+    targets: np.ndarray,
+    seed: int,
+    epoch: int,
+    cfg: dict | None = None,
+    ids: Sequence[str] | None = None,
+) -> np.ndarray:
+    """The single training label of every video for `epoch`: redrawn each epoch
+    (label_draw: per_epoch) or drawn once (once); seeded by (seed, epoch, video)."""
+    cfg = settings(cfg)
+    return single_labels(targets, seed, epoch if cfg["label_draw"] == "per_epoch" else 0, ids)
+
+
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+def _scores(layer_logits, confidence: str) -> np.ndarray:
+    scores = _numpy(layer_logits).astype(np.float64)
+    if scores.ndim != 3:
+        raise ValueError(f"layer_logits must be (videos, layers, classes), got {scores.shape}")
+    if confidence == "softmax":
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        scores /= scores.sum(-1, keepdims=True)
+    elif confidence != "logit":
+        raise ValueError(f"confidence must be logit or softmax, got {confidence}")
+    return scores
+
+
+def vote(layer_logits, rule: str = "plurality", confidence: str = "logit") -> np.ndarray:
+    """(N,) the voted class of each video.
+
+    Each layer votes for its top-1 class. plurality: the class with most votes; when several
+    tie for most, the class of the most confident layer among the layers that voted for them.
+    majority: the class of more than half of the layers; otherwise the most confident layer's.
+    A layer's confidence is its score for its own class (raw logit, or softmax probability).
+    Remaining ties go to the first layer in model order."""
+    scores = _scores(layer_logits, confidence)
+    n, num_layers, c = scores.shape
+    picks = scores.argmax(-1)  # (N, L)
+    confident = np.take_along_axis(scores, picks[..., None], -1)[..., 0]  # (N, L)
+    counts = np.zeros((n, c), dtype=int)
+    np.add.at(counts, (np.arange(n)[:, None], picks), 1)
+    top = counts.max(1)
+    if rule == "plurality":
+        eligible = counts[np.arange(n)[:, None], picks] == top[:, None]  # layers of tied classes
+    elif rule == "majority":
+        eligible = np.where((2 * top > num_layers)[:, None], picks == counts.argmax(1)[:, None], 1)
+    else:
+        raise ValueError(f"vote rule must be plurality or majority, got {rule}")
+    layer = np.where(eligible.astype(bool), confident, -np.inf).argmax(1)
+    return picks[np.arange(n), layer]
+
+
+def video_accuracy(targets, predictions) -> float:
+    """Share of videos whose predicted class is one of their labels."""
+    targets, predictions = _numpy(targets), _numpy(predictions).astype(int)
+    return float((targets[np.arange(len(targets)), predictions] > 0).mean())
+
+
+def prediction_sets(layer_logits) -> np.ndarray:
+    """(N, C) bool: the layers' multi-label set. Layer i contributes its top-1 class p_i when no
+    other layer scores p_i higher (raw logits; equal scores go to the first layer); the set is
+    never empty (the layer holding the largest score of all qualifies)."""
+    scores = _scores(layer_logits, "logit")
+    n, num_layers, c = scores.shape
+    picks = scores.argmax(-1)  # (N, L)
+    # for each layer's pick, the layer that scores that class highest
+    owner = scores.argmax(1)[np.arange(n)[:, None], picks]  # (N, L)
+    keep = owner == np.arange(num_layers)[None]
+    sets = np.zeros((n, c), dtype=bool)
+    rows = np.broadcast_to(np.arange(n)[:, None], picks.shape)
+    sets[rows[keep], picks[keep]] = True
+    return sets
+
+
+def top_n_sets(logits, n: int) -> np.ndarray:
+    """(N, C) bool: the n highest-scoring classes of each video (Naive AV's top-N)."""
+    scores = _numpy(logits)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+    sets = np.zeros(scores.shape, dtype=bool)
+    np.put_along_axis(sets, order, True, axis=1)
+    return sets
+
+
+def set_f1(targets, sets) -> float:
+    """F1 of predicted label sets against the ground-truth sets, averaged over videos."""
+    return float(f1_score(_numpy(targets) > 0, _numpy(sets), average="samples", zero_division=0))
+
+
+def modality_bias(
+    layer_logits, targets, layers: Sequence[str] = LAYERS, confidence: str = "logit"
+) -> dict:
+    """The layer each category is assigned to.
+
+    Every (video, label) pair votes for the layer with the highest score for that label; a
+    category goes to the layer with most votes among its pairs, ties to the tied layer with the
+    higher mean score for the category. Returns `votes` (C, L) ints, `assignment` (C,) layer
+    index or -1 for a category without test videos, and `counts` {layer: categories}."""
+    scores, targets = _scores(layer_logits, confidence), _numpy(targets) > 0
+    if scores.shape[1] != len(layers):
+        raise ValueError(f"{scores.shape[1]} layers in the logits, {len(layers)} names")
+    c, num_layers = targets.shape[1], len(layers)
+    videos, labels = np.nonzero(targets)
+    winner = scores[videos, :, labels].argmax(1)  # (pairs,)
+    votes = np.zeros((c, num_layers), dtype=int)
+    np.add.at(votes, (labels, winner), 1)
+    total = np.zeros((c, num_layers))
+    np.add.at(total, labels, scores[videos, :, labels])
+    mean = total / np.maximum(votes.sum(1, keepdims=True), 1)
+    tied = votes == votes.max(1, keepdims=True)
+    assignment = np.where(tied, mean, -np.inf).argmax(1)
+    assignment[votes.sum(1) == 0] = -1
+    counts = {name: int((assignment == i).sum()) for i, name in enumerate(layers)}
+    return {"votes": votes, "assignment": assignment, "counts": counts}
+
+
+UNIQUE_COLUMNS = (
+    "continuous_only",  # Cont and not Inst and not Ons
+    "instant_only",  # Inst and not Cont and not Ons
+    "onset_only",  # Ons and not Cont and not Inst
+    "instant_or_onset_not_continuous",  # (Inst or Ons) and not Cont
+)
+
+
+def layer_correct(layer_logits, targets) -> np.ndarray:
+    """(N, L) bool: whether each layer's top-1 class is one of the video's labels."""
+    picks = _numpy(layer_logits).argmax(-1)
+    targets = _numpy(targets) > 0
+    return np.take_along_axis(targets, picks, axis=1)
+
+
+def unique_correct(layer_logits, targets, layers: Sequence[str] = LAYERS) -> dict:
+    """Videos that the continuous, instant and onset layers alone get right (the four columns
+    of UNIQUE_COLUMNS), counted over all videos."""
+    correct = layer_correct(layer_logits, targets)
+    cont, inst, ons = (correct[:, list(layers).index(name)] for name in LAYERS[:3])
+    columns = (
+        cont & ~inst & ~ons,
+        inst & ~cont & ~ons,
+        ons & ~cont & ~inst,
+        (inst | ons) & ~cont,
+    )
+    return {name: int(col.sum()) for name, col in zip(UNIQUE_COLUMNS, columns, strict=True)}
+
+
+# ----------------------------------------------------------------------------- pipeline jobs
+# One job per dataset x seed trains the four models of Table 1 on the same inputs (read once):
+# `train_seed`. `aggregate` turns the seeds into each model's metrics.json with the paired
+# intervals Table 1 prints.
+
+SECTION = "fusion_layers"
+E2E_STAGES = ("uni_audio", "uni_vision", "fusion_layers", "naive_av")  # backbones flow forward
+
+
+def config_for(config: dict, dataset: str) -> dict:
+    """The `fusion_layers` config section with the dataset's overrides applied."""
+    if SECTION not in config:
+        raise ConfigError(f"config lacks the section '{SECTION}' (docs/fusion_layers.md)")
+    cfg = section_for(config, SECTION, dataset)
+    settings(cfg["train"])  # unknown keys fail here, naming them
+    if cfg["recipe"] not in RECIPES:
+        raise ConfigError(f"config key {SECTION}.recipe: expected one of {RECIPES}")
+    return cfg
+
+
+def _features_config(config: dict, cfg: dict) -> dict:
+    """The config as avexplain.training.splits reads it, with this family's two backbones."""
+    models = {
+        **config["models"],
+        "visual_backbone": cfg["visual_backbone"],
+        "audio_backbone": cfg["audio_backbone"],
+    }
+    return {**config, "models": models}
+
+
+def frozen_splits(config: dict, dataset: str, onset_files, root=".") -> dict:
+    """{split: dict(ids, visual (N,T,Dv), audio (N,T,Da), onsets (N,T), targets (N,C))} as
+    float32 tensors from the stores (standardized as `models.standardize` says), classes,
+    provenance."""
+    from avexplain.features.onsets import load_masks
+    from avexplain.training import splits as avsplits
+
+    cfg = config_for(config, dataset)
+    features_config = _features_config(config, cfg)
+    out = {}
+    for name in SPLITS:
+        lazy = avsplits.open_split(features_config, dataset, name, root)
+        data = lazy.load()
+        out[name] = {
+            "ids": data.video_ids,
+            "inputs": (
+                data.visual,
+                data.audio,
+                torch.from_numpy(load_masks(onset_files, data.video_ids)),
+            ),
+            "targets": data.targets,
+            "classes": data.classes,
+            "provenance": lazy.provenance,
+        }
+    return out
+
+
+class ClipSplit:
+    """The end-to-end recipe's inputs of one split, read from the canonical clips per batch:
+    frames at `steps_per_second`, the wave, and onsets on the same grid (computed once)."""
+
+    def __init__(self, rows: list[tuple[str, Path, Path]], targets, clip, steps, onset_params):
+        from avexplain.features.onsets import clip_onsets
+
+        self.rows, self.clip, self.steps = rows, clip, steps
+        self.onsets = torch.from_numpy(
+            np.stack(
+                [
+                    clip_onsets(wav, clip["segments"], clip["sample_rate"], steps, **onset_params)
+                    for _, _, wav in rows
+                ]
+            )
+        )
+        self.targets = torch.from_numpy(targets)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        from avexplain.models.fusion_layers import load_clip
+
+        rows = [self.rows[i] for i in np.asarray(index).ravel()]
+        frames, waves = zip(
+            *(load_clip(mp4, wav, self.clip, self.steps) for _, mp4, wav in rows),
+            strict=True,
+        )
+        return (
+            torch.from_numpy(np.stack(frames)),
+            torch.from_numpy(np.stack(waves)),
+            self.onsets[index],
+        )
+
+
+def clip_splits(config: dict, dataset: str, clips_dirs, root=".") -> dict:
+    """The end-to-end recipe's splits: every manifest video with a canonical clip."""
+    from avexplain.data import manifest as avmanifest
+    from avexplain.training.splits import multi_hot
+
+    cfg = config_for(config, dataset)
+    root = Path(root)
+    manifest_path = root / paths.manifest(dataset)
+    frame = avmanifest.read_manifest(manifest_path)
+    classes = avmanifest.read_classes(root / paths.classes(dataset))
+    where = {}
+    for folder in clips_dirs:
+        for wav in Path(root, folder).glob("*.wav"):
+            mp4 = wav.with_suffix(".mp4")
+            if mp4.exists():
+                where[wav.stem] = (mp4, wav)
+    out = {}
+    for name in SPLITS:
+        part = frame[(frame["split"] == name) & frame["video_id"].isin(where)]
+        if part.empty:
+            raise ValueError(f"{manifest_path}: no video of split '{name}' has a canonical clip")
+        rows = [(v, *where[v]) for v in part["video_id"]]
+        targets = multi_hot(part["labels"].tolist(), classes, str(manifest_path))
+        e2e = cfg["end_to_end"]
+        data = ClipSplit(rows, targets, config["clip"], e2e["steps_per_second"], cfg["onsets"])
+        out[name] = {
+            "ids": part["video_id"].to_numpy(dtype=str),
+            "inputs": data,
+            "targets": data.targets,
+            "classes": classes,
+            "provenance": {"clips": sorted(str(c) for c in clips_dirs)},
+        }
+    return out
+
+
+def _batches(inputs, rows_per_batch, device):
+    for rows in rows_per_batch:
+        index = torch.as_tensor(rows)
+        parts = inputs[index] if isinstance(inputs, ClipSplit) else [x[index] for x in inputs]
+        yield [None if x is None else x.to(device) for x in parts], index
+
+
+@torch.no_grad()
+def predict(model, split: dict, batch_size: int, device) -> np.ndarray:
+    """(N, L, C) layer logits of a split, in order."""
+    model.eval()
+    rows = np.arange(len(split["targets"]))
+    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    return np.concatenate(
+        [
+            model(*inputs)["layer_logits"].float().cpu().numpy()
+            for inputs, _ in _batches(split["inputs"], chunks, device)
+        ]
+    )
+
+
+def fit(model, data: dict, cfg: dict, seed: int, device, ids_train) -> dict:
+    """SGD with the plateau schedule on val video accuracy (the vote); returns the best epoch's
+    weights (strictly higher val accuracy wins; ties keep the earlier), its epoch and the
+    history. Each epoch draws the single training label of every video from (seed, epoch, id)."""
+    train_cfg = settings(cfg["train"])
+    optimizer, scheduler = optimizer_and_scheduler(model.parameters(), train_cfg)
+    targets = data["train"]["targets"].numpy()
+    best, history = None, []
+    for epoch in range(train_cfg["epochs"]):
+        started = time.perf_counter()
+        model.train()
+        torch.manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+        labels = torch.from_numpy(epoch_labels(targets, seed, epoch, train_cfg, ids_train))
+        order = np.random.default_rng([seed, epoch]).permutation(len(targets))
+        size = train_cfg["batch_size"]
+        chunks = [order[i : i + size] for i in range(0, len(order), size)]
+        losses = []
+        for inputs, index in _batches(data["train"]["inputs"], chunks, device):
+            loss = model.loss(model(*inputs), labels[index].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        val_logits = predict(model, data["val"], size, device)
+        val = video_accuracy(
+            data["val"]["targets"],
+            vote(val_logits, train_cfg["vote_rule"], train_cfg["confidence"]),
+        )
+        scheduler.step(val)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": float(np.mean(losses)),
+                "val_accuracy": 100 * val,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+        if best is None or val > best["val"]:
+            best = {"epoch": epoch + 1, "val": val, "weights": copy.deepcopy(model.state_dict())}
+    return {**best, "history": history}
+
+
+def evaluate(layer_logits: np.ndarray, targets, layers, cfg: dict) -> dict:
+    """Test metrics of one model (percent where a share): the vote's video accuracy (`top1`),
+    each layer's accuracy, the F1 of the layers' prediction set (five-layer model) or of the
+    top-N of its scores for N = 1..5 (one-layer models: Naive AV's Table 2 rows), and for the
+    five-layer model the modality bias and the uniquely correct counts."""
+    train_cfg = settings(cfg["train"])
+    targets = np.asarray(targets)
+    predicted = vote(layer_logits, train_cfg["vote_rule"], train_cfg["confidence"])
+    correct = layer_correct(layer_logits, targets)
+    out = {
+        "top1": 100 * video_accuracy(targets, predicted),
+        "layer_accuracy": {
+            name: 100 * float(correct[:, i].mean()) for i, name in enumerate(layers)
+        },
+    }
+    if len(layers) > 1:
+        sets = prediction_sets(layer_logits)
+        out["set_f1"] = 100 * set_f1(targets, sets)
+        out["set_size"] = float(sets.sum(1).mean())
+        bias = modality_bias(layer_logits, targets, layers, train_cfg["confidence"])
+        out["modality_bias"] = {
+            "counts": bias["counts"],
+            "votes": bias["votes"].tolist(),
+            "assignment": bias["assignment"].tolist(),
+        }
+        out["unique_correct"] = unique_correct(layer_logits, targets, layers)
+    else:
+        scores = np.asarray(layer_logits)[:, 0]
+        top = min(5, scores.shape[1])
+        out["top_n_f1"] = {
+            str(n): 100 * set_f1(targets, top_n_sets(scores, n)) for n in range(1, top + 1)
+        }
+    return out
+
+
+def train_seed(
+    config: dict,
+    dataset: str,
+    seed: int,
+    out_dirs: dict[str, str | Path],
+    onset_files=(),
+    clips_dirs=(),
+    root=".",
+    threads: int | None = None,
+) -> dict:
+    """Train the models of `out_dirs` ({model: folder}) with one seed on one dataset, select
+    each on validation accuracy, and write checkpoint.pt, predictions.npz (test video ids,
+    targets, layer logits) and metrics.json into its folder. The recipe (config
+    `fusion_layers.recipe`) says whether they read the stored features (`onset_files`: the
+    onset shards) or the canonical clips (`clips_dirs`; backbones carried from the audio and
+    vision stages to the audio-visual models, as the paper trains them)."""
+    from avexplain.devices import pick_device
+    from avexplain.models import fusion_layers as fl
+    from avexplain.provenance import code_version
+    from avexplain.training.train import make_deterministic
+
+    cfg = config_for(config, dataset)
+    unknown = set(out_dirs) - set(fl.NAMES)
+    if unknown:
+        raise ValueError(f"unknown fusion-layers models {sorted(unknown)}; expected {fl.NAMES}")
+    make_deterministic(threads)
+    device = pick_device(cfg["device"], f"{SECTION}.device")
+    end_to_end = cfg["recipe"] == "end_to_end"
+    if end_to_end:
+        data = clip_splits(config, dataset, clips_dirs, root)
+    else:
+        data = frozen_splits(config, dataset, onset_files, root)
+    train = data["train"]
+    classes = train["classes"]
+    results, trained = {}, {}
+    for name in [m for m in (E2E_STAGES if end_to_end else fl.NAMES) if m in out_dirs]:
+        torch.manual_seed(seed)
+        if end_to_end:
+            e2e = cfg["end_to_end"]
+            model = fl.EndToEnd(
+                cfg["model"],
+                len(classes),
+                segments=int(config["clip"]["segments"]),
+                steps_per_second=e2e["steps_per_second"],
+                head=name,
+                sample_rate=int(config["clip"]["sample_rate"]),
+                audio_channels=e2e["audio_channels"],
+                frame_size=e2e["frame_size"],
+            )
+            model.load_backbones(*trained.values())  # the paper's stages: A, V, then A+V
+            dims = {"num_classes": len(classes), "steps_per_second": e2e["steps_per_second"]}
+        else:
+            visual, audio, _ = train["inputs"]
+            dims = {
+                "visual_dim": visual.shape[-1],
+                "audio_dim": audio.shape[-1],
+                "num_classes": len(classes),
+                "time_steps": visual.shape[1],
+            }
+            model = fl.build(name, cfg["model"], **dims)
+        model.to(device)
+        best = fit(model, data, cfg, seed, device, train["ids"])
+        model.load_state_dict(best["weights"])
+        trained[name] = model
+        test_logits = predict(model, data["test"], settings(cfg["train"])["batch_size"], device)
+        layers = list(model.head.layers if end_to_end else model.layers)
+        out_dir = Path(out_dirs[name])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        provenance = {
+            "features": train["provenance"],
+            "onsets": None if end_to_end else _onset_params(onset_files),
+            "config_hash": config_hash({SECTION: cfg, "models": config["models"]}),
+            "code_version": code_version(),
+        }
+        meta = {
+            "model": name,
+            "dataset": dataset,
+            "seed": seed,
+            "classes": classes,
+            "dims": dims,
+            "recipe": fl.recipe(model),
+            "model_config": cfg["model"],
+        }
+        torch.save(
+            {"state_dict": best["weights"], "meta": meta, "provenance": provenance},
+            out_dir / "checkpoint.pt",
+        )
+        np.savez_compressed(
+            out_dir / "predictions.npz",
+            video_ids=data["test"]["ids"],
+            targets=data["test"]["targets"].numpy(),
+            layer_logits=test_logits,
+            layers=np.array(layers),
+        )
+        record = {
+            "model": name,
+            "dataset": dataset,
+            "seed": seed,
+            "recipe": fl.recipe(model),
+            "best_epoch": best["epoch"],
+            "val": {"top1": 100 * best["val"]},
+            "test": evaluate(test_logits, data["test"]["targets"].numpy(), layers, cfg),
+            "test_videos": len(data["test"]["ids"]),
+            "classes": classes,
+            "history": best["history"],
+            "provenance": provenance,
+            "device": str(device),
+        }
+        if "onset" in layers and not end_to_end:
+            onsets = data["test"]["inputs"][2]
+            record["test"]["onset_fallback_videos"] = int((~onsets.any(1)).sum())
+        (out_dir / "metrics.json").write_text(json.dumps(record, indent=1) + "\n")
+        log.info("%s/%s seed %d: test %s", dataset, name, seed, record["test"]["top1"])
+        results[name] = record
+    return results
+
+
+def _onset_params(onset_files) -> dict | None:
+    for path in onset_files:
+        with np.load(path) as data:
+            return json.loads(str(data["params"]))
+    return None
