@@ -80,8 +80,11 @@ def score(
         per_method[method] = (np.mean(seed_hits, axis=0), seconds, len(preds))
 
     train_ids = frame.loc[frame["split"] == "train", "video_id"]
-    cell = pointing.best_fixed_cell([boxes[v] for v in train_ids if boxes.get(v)], grid, t_max)
-    fixed = np.array([sum(pointing.fixed_cell_hits(cell, b, grid, t_max)) for b in video_boxes])
+    fixed_map = pointing.best_fixed_cell([boxes[v] for v in train_ids if boxes.get(v)], grid, t_max)
+    cells = np.argwhere(fixed_map > 0).tolist()
+    fixed = np.array(
+        [sum(pointing.fixed_cell_hits(fixed_map, b, grid, t_max)) for b in video_boxes]
+    )
     seed, draws = config["seed"], config["explain"]["baseline_draws"]
     rng = np.random.default_rng([seed, 11])
     random = np.mean(
@@ -92,7 +95,7 @@ def score(
         [sum(pointing.spatial_hits(np.zeros((t_max, *grid)), b)[1]) for b in video_boxes]
     )
     baselines = {
-        "fixed_cell": (fixed.astype(float), cell),
+        "fixed_cell": (fixed.astype(float), cells),
         "random": (random, draws),
         "uniform": (chance, None),
     }
@@ -109,7 +112,7 @@ def score(
 
     methods = {m: entry(h, seeds=n, model=_model_of(m)) for m, (h, _, n) in per_method.items()}
     base = {
-        "fixed_cell": entry(baselines["fixed_cell"][0], cell=list(cell)),
+        "fixed_cell": entry(baselines["fixed_cell"][0], cells=cells),
         "random": entry(baselines["random"][0], draws=draws),
         "uniform": entry(baselines["uniform"][0]),
     }

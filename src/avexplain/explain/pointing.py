@@ -232,21 +232,12 @@ def spatial_game(
     }
 
 
-def best_fixed_cell(boxes_per_video: list[dict], grid: tuple[int, int], t_max: int):
-    """The (row, col) cell inside the most annotated boxes of the given (training) videos: the
-    fixed-cell baseline points there every second (a centre bias, learnt without the test set)."""
-    counts = np.zeros(grid)
-    for boxes in boxes_per_video:
-        for second, box in boxes.items():
-            if int(second) < t_max:
-                counts += box_cells(box, grid)
-    return tuple(int(i) for i in np.unravel_index(np.argmax(counts), grid))
-
-
-def fixed_cell_hits(cell, boxes: dict, grid: tuple[int, int], t_max: int) -> list[bool]:
-    """Per annotated second (as `spatial_hits`): whether the fixed `cell` is in the box."""
+def fixed_cell_hits(
+    fixed: np.ndarray, boxes: dict, grid: tuple[int, int], t_max: int
+) -> list[float]:
+    """Per annotated second (as `spatial_hits`): the hit of the fixed map of `best_fixed_cell`,
+    its tied cells counted fairly (the fraction of them inside the box)."""
     return [
-        bool(box_cells(box, grid)[cell])
-        for second, box in sorted(boxes.items(), key=lambda kv: int(kv[0]))
-        if int(second) < t_max
+        float((box_cells(box, grid) * fixed).sum() / fixed.sum())
+        for _, box in annotated_seconds(boxes, t_max)
     ]
