@@ -288,8 +288,10 @@ def inputs(config: dict, table: str) -> list[str]:
 
 
 def _paper_value(paper_numbers: dict, key) -> float:
+    if not key:  # a cell the paper has no number for
+        return np.nan
     value = paper_numbers
-    for part in key or ():
+    for part in key:
         if value is None:
             return np.nan
         value = value[part] if isinstance(value, list) else value.get(part)
