@@ -34,12 +34,8 @@ import numpy as np
 import torch
 
 from avexplain.data.clips import read_frames, read_wave
+from avexplain.data.ffmpeg import ffmpeg_exe
 from avexplain.features import extract
-
-try:  # the project's ffmpeg locator, when present; imageio-ffmpeg's bundled binary otherwise
-    from avexplain.data.ffmpeg import ffmpeg_exe
-except ImportError:
-    from imageio_ffmpeg import get_ffmpeg_exe as ffmpeg_exe
 
 PATTERNS = ("testsrc", "testsrc2", "smptebars", "rgbtestsrc", "mandelbrot", "life")
 

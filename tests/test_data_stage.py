@@ -21,7 +21,7 @@ def small_workflow(tmp_path_factory):
 @pytest.mark.slow
 def test_video_vanishing_before_decode_is_recorded_not_fatal(small_workflow):
     root = small_workflow
-    snakemake(root, "data/synth/missing.csv")
+    snakemake(root, "data/synth/download/shard-000.csv", "data/synth/download/shard-001.csv")
     status = pd.read_csv(root / "data/synth/download/shard-001.csv")
     assert (status.status == "present").all()
     gone = status.iloc[0]
@@ -34,6 +34,12 @@ def test_video_vanishing_before_decode_is_recorded_not_fatal(small_workflow):
     ok = report.drop(gone.video_id)
     assert (ok.status == "ok").all() and len(ok) == 3
     assert len(list((root / "data/synth/clips/shard-000").glob("*.mp4"))) == 4
+    # the decode failure is a row of missing.csv, with its stage and the decoder's reason
+    snakemake(root, "data/synth/missing.csv")
+    missing = pd.read_csv(root / "data/synth/missing.csv", dtype=str, keep_default_na=False)
+    assert missing["video_id"].tolist() == [gone.video_id]
+    assert missing["stage"].tolist() == ["decode"]
+    assert missing["reason"].iloc[0].startswith("decode failed: no such file")
 
 
 @pytest.mark.slow

@@ -95,7 +95,7 @@ def test_vggish_log_mel_patch():
 
 def test_weights_resolution(tmp_path):
     assert weights.resolve("vgg19", "random", tmp_path, 7).description == "random:7"
-    with pytest.raises(weights.WeightsMissingError, match="snakemake --cores 1 prefetch_weights"):
+    with pytest.raises(weights.WeightsMissingError, match="snakemake prefetch_weights --cores 1"):
         weights.resolve("resnet152", "pretrained", tmp_path / "cache", 0)
     torch.save(synthetic_state_dict("vggish"), tmp_path / "vggish.pth")
     w = weights.resolve("vggish", str(tmp_path), tmp_path, 0)  # a folder of <backbone>.pth
@@ -233,7 +233,10 @@ def test_finalize_detects_corrupted_chunk(tmp_path):
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF
     chunk.write_bytes(bytes(data))
-    with pytest.raises(store.StoreError, match="shard 001: rows 2-3 cannot be read"):
+    with pytest.raises(
+        store.StoreError,
+        match=r"shard 001: rows 2-3 \(videos synth-00002, synth-00003\) cannot be read",
+    ):
         store.finalize_backbone(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
     # a marker that does not match the data is refused too
     _extract(tmp_path, "synth", "vggish", "001", 2)

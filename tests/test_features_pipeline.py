@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 # common.smk would (shards, datasets), so the test does not depend on the other stages' code.
 SNAKEFILE = """
 import pandas as pd
-from avexplain.features.settings import settings_for
+from avexplain import names, paths
 from avexplain.shards import shard_ids
 
 configfile: "config.yaml"
@@ -35,25 +35,12 @@ STAGE_TARGETS = []
 wildcard_constraints:
     media="synth",
     shard=r"\\d{{3}}",
+    backbone="|".join(names.BACKBONES),
 
 
 def shards(dataset):
-    n = len(pd.read_csv(f"data/{{dataset}}/manifest.csv"))
+    n = len(pd.read_csv(paths.manifest(dataset)))
     return shard_ids(n, config["datasets"][dataset]["shard_size"])
-
-
-# what common.smk defines for features.smk
-BACKBONES = ["vgg19", "resnet152", "vggish", "mc3_18"]
-
-
-def feature_settings(wildcards):
-    return settings_for(config, wildcards.media)
-
-
-def weight_inputs(wildcards):
-    if feature_settings(wildcards)["weights"] == "pretrained":
-        return [f"{{config['features']['cache_dir']}}/prefetched.json"]
-    return []
 
 
 include: "{rules}"

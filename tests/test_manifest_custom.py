@@ -28,7 +28,7 @@ def write(tmp_path, text):
 def test_with_split_column(tmp_path, config):
     write(tmp_path, "video_id,labels,split\nb,dog;cat,val\na,cat;dog,train\nc,bird,test\n")
     for name in ("a.mp4", "b.MKV", "stray.mp4", "notes.txt"):
-        (tmp_path / "videos" / name).write_text("x")
+        (tmp_path / "videos" / name).write_text(name)  # distinct: identical files are audited
     frame, classes, audit = build_manifest(config, "custom", tmp_path)
     assert classes == ["bird", "cat", "dog"]
     assert list(frame.video_id) == ["b", "a", "c"]
@@ -44,7 +44,7 @@ def test_with_split_column(tmp_path, config):
 
 
 def test_labels_may_contain_commas(tmp_path, config):
-    write(tmp_path, 'video_id,labels\nv1,"Violin, fiddle;Cat"\nv2,Cat\nv3,Cat\n')
+    write(tmp_path, 'video_id,labels\nv1,"Violin, fiddle;Cat"\nv2,Cat\nv3,Cat\nv4,Cat\nv5,Cat\n')
     frame, classes, _ = build_manifest(config, "custom", tmp_path)
     assert classes == ["Cat", "Violin, fiddle"]
     assert frame.set_index("video_id").loc["v1", "labels"] == "Cat;Violin, fiddle"

@@ -28,6 +28,7 @@ def validate(config: dict, schema_path: Path = SCHEMA, root: Path | None = None)
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
+    _coerce_strings(config, validator)
     problems = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         if err.validator == "additionalProperties":
@@ -40,6 +41,7 @@ def validate(config: dict, schema_path: Path = SCHEMA, root: Path | None = None)
                 )
         else:
             problems.append(f"config key '{_key(err.absolute_path)}': {err.message}")
+    problems += _check_model_names(config)
     root = Path(root or Path.cwd())
     for dataset in config.get("run_datasets", []):
         if dataset not in config.get("datasets", {}):
@@ -63,6 +65,65 @@ def validate(config: dict, schema_path: Path = SCHEMA, root: Path | None = None)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return config
+
+
+# `--config 'train={epochs: 30}'`: Snakemake reads a nested value with YAML's base loader, so
+# every scalar in it arrives as a string. A string where the schema wants a number or a boolean
+# is converted when it is one, in place, before validation; otherwise the message names the key.
+_COERCE = {
+    "integer": lambda s: int(s),
+    "number": lambda s: int(s) if s.strip().lstrip("+-").isdigit() else float(s),
+    "boolean": lambda s: {"true": True, "false": False}[s.strip().lower()],
+    "null": lambda s: {"null": None, "~": None, "none": None}[s.strip().lower()],
+}
+_UNSET = object()
+
+
+def _coerce_strings(config: dict, validator) -> None:
+    for _ in range(100):  # each pass fixes the errors it sees; nested ones show up next pass
+        changed = False
+        for err in validator.iter_errors(config):
+            if err.validator != "type" or not isinstance(err.instance, str):
+                continue
+            wanted = err.validator_value
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            value = _UNSET
+            for kind in wanted:
+                try:
+                    value = _COERCE[kind](err.instance)
+                    break
+                except (KeyError, ValueError):
+                    continue
+            if value is _UNSET or not err.absolute_path:
+                continue  # reported by the validation proper, naming the key
+            parent = config
+            for part in list(err.absolute_path)[:-1]:
+                parent = parent[part]
+            parent[err.absolute_path[-1]] = value
+            changed = True
+        if not changed:
+            return
+
+
+def _check_model_names(config: dict) -> list[str]:
+    """Model names in the explain section must be models the run trains (models.names)."""
+    from avexplain.names import MODELS
+
+    trained = (config.get("models") or {}).get("names") or []
+    problems = []
+    for key in ("perturbation_models", "ground_truth_models"):
+        for name in (config.get("explain") or {}).get(key) or []:
+            if name not in MODELS:
+                problems.append(
+                    f"config key 'explain.{key}' names '{name}', which is not a model "
+                    f"(expected one of: {', '.join(MODELS)})"
+                )
+            elif trained and name not in trained:
+                problems.append(
+                    f"config key 'explain.{key}' names '{name}', which models.names does not "
+                    "train: add it to models.names or remove it here"
+                )
+    return problems
 
 
 FILE_KEYS = ("annotations", "labels", "eval_audio", "eval_visual", "class_map", "labels_csv")

@@ -22,6 +22,13 @@ VIDEO_EXTENSIONS = (
 )
 
 
+def open_text(path: str | Path, newline: str | None = None):
+    """Open an annotation or labels file for reading as UTF-8, dropping a leading byte-order mark
+    (spreadsheets write one when saving "CSV UTF-8"; it would otherwise glue itself, invisible,
+    to the first column's name)."""
+    return open(path, encoding="utf-8-sig", newline=newline)
+
+
 def sha256(path: str | Path) -> str:
     """Hex sha256 of a file's content, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -34,6 +34,11 @@ def missing(media="{media}") -> str:
     return f"data/{media}/missing.csv"
 
 
+def present(media="{media}") -> str:
+    """How many videos have a clip, written only when enough do (rule check_present)."""
+    return f"data/{media}/present.json"
+
+
 def clips(media="{media}", shard="{shard}") -> str:
     return f"data/{media}/clips/shard-{shard}"
 

@@ -3,15 +3,25 @@
 # that rules of several stages use. The stage files hold rules only (`snakemake --lint` wants
 # functions apart from rules): each input is a lambda over avexplain.paths beside its rule.
 import functools
+import os
 
 from avexplain import config as avconfig
+from avexplain import rerun as avrerun
+from avexplain import runlock as avrunlock
 from avexplain import names, paths
 from avexplain.data import manifest as avmanifest
 from avexplain.provenance import describe_features
 from avexplain.shards import shard_ids
 
+# One command at a time per project folder: a second snakemake command (even a dry run) stops
+# here instead of removing the running one's lock (avexplain.runlock, docs/troubleshooting.md).
+if workflow.is_main_process:
+    avrunlock.acquire(os.getcwd())
+
 # Stop before any job when the configuration is wrong, naming the key and what was expected.
 avconfig.validate(config, root=workflow.basedir)
+# The recovery commands that jobs print repeat the user's --configfile and --config.
+avrerun.record(workflow.overwrite_configfiles, dict(workflow.config_settings.config))
 
 DATASETS = list(config["datasets"])
 # AVR is a union of AVE and LLP: it has a manifest and an audit, but no videos of its own.

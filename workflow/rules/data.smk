@@ -1,4 +1,5 @@
-# Stages 1-3: annotation files -> manifest + audit; download (or generate) videos; decode clips.
+# Stages 1-3: annotation files -> manifest + audit; download (or generate) videos; decode clips;
+# the record of what has no clip and the present-fraction check.
 
 
 STAGE_TARGETS.append(
@@ -10,6 +11,7 @@ STAGE_TARGETS.append(
             for s in shards(dataset)
             if dataset in MEDIA_DATASETS
         ),
+        *([paths.present(dataset)] if dataset in MEDIA_DATASETS else []),
     ]
 )
 
@@ -19,6 +21,7 @@ STAGE_TARGETS.append(
 localrules:
     manifest,
     missing,
+    check_present,
 
 
 rule manifest:
@@ -59,10 +62,28 @@ rule download:
         "../scripts/download.py"
 
 
+rule decode:
+    input:
+        status=paths.download_status(),
+    output:
+        clips=directory(paths.clips()),
+    log:
+        "logs/decode/{media}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/out/decode/{media}/shard-{shard}.tsv"
+    conda:
+        "../../envs/avexplain.yaml"
+    script:
+        "../scripts/decode.py"
+
+
+# Every video without a clip, with the stage it was lost at (download or decode) and why. This
+# rule never fails on the count, so missing.csv survives the check that points to it.
 rule missing:
     input:
         manifest=paths.manifest("{media}"),
         status=lambda wc: [paths.download_status(wc.media, s) for s in shards(wc.media)],
+        clips=lambda wc: [paths.clips(wc.media, s) for s in shards(wc.media)],
     output:
         missing=paths.missing(),
     log:
@@ -75,18 +96,19 @@ rule missing:
         "../scripts/missing.py"
 
 
-rule decode:
+# Stops the run when fewer than download.min_present_fraction of the videos have a clip (or
+# none has), pointing to missing.csv; feature extraction waits for it.
+rule check_present:
     input:
-        status=paths.download_status(),
-        # the present-fraction check gates all decoding: no compute is spent on a failed download
+        manifest=paths.manifest("{media}"),
         missing=paths.missing(),
     output:
-        clips=directory(paths.clips()),
+        present=paths.present(),
     log:
-        "logs/decode/{media}/shard-{shard}.log",
+        "logs/check_present/{media}.log",
     benchmark:
-        "benchmarks/out/decode/{media}/shard-{shard}.tsv"
+        "benchmarks/out/check_present/{media}.tsv"
     conda:
         "../../envs/avexplain.yaml"
     script:
-        "../scripts/decode.py"
+        "../scripts/check_present.py"

@@ -46,6 +46,8 @@ rule extract_features:
     input:
         clips=paths.clips(),
         manifest=paths.manifest("{media}"),
+        # enough of the dataset's videos have a clip (rule check_present)
+        present=paths.present("{media}"),
         # pretrained weights come from the prefetch rule's cache, so it runs (once) first
         weights=lambda wc: (
             rules.prefetch_weights.output.record

@@ -7,6 +7,8 @@ the number of items. `render_markdown` turns the JSON-able dict into `audit.md`.
 
 from __future__ import annotations
 
+from avexplain import paths
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +157,7 @@ def render_markdown(audit: dict) -> str:
         for member, info in audit["members"].items():
             found = ", ".join(f"{k} {v}" for k, v in info["checks"].items() if v) or "nothing"
             lines.append(
-                f"- {member}: {info['videos']} videos; its audit (data/{member}/audit.md) "
+                f"- {member}: {info['videos']} videos; its audit ({paths.audit(member)}) "
                 f"found: {found}"
             )
         lines.append("")

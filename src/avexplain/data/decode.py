@@ -142,6 +142,8 @@ def decode_video(src, dst_mp4, dst_wav, clip_cfg: dict) -> tuple[str, list[str],
             info = probe(src)
         except Exception as exc:
             raise ValueError(f"unreadable video {src}: {exc}") from exc
+        if info.frame_count < 2:  # e.g. a picture saved under a video name: no rate, no motion
+            raise ValueError(f"a single frame (a still image?), not a video: {src}")
         check_complete(info)
         repairs = repairs_needed(info, clip_cfg)
         dst_mp4.parent.mkdir(parents=True, exist_ok=True)
@@ -178,11 +180,23 @@ def read_status(status_csv) -> pd.DataFrame:
     return table
 
 
+def read_report(report_csv) -> pd.DataFrame:
+    """A shard's decode report (REPORT_COLUMNS), named in the error when it cannot be read."""
+    path = Path(report_csv)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no decode report (re-run the shard's decode job)")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in REPORT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table
+
+
 def decode_shard(status_csv, out_dir, clip_cfg: dict, workers: int = 1) -> pd.DataFrame:
     """Decode every present video of a shard into `out_dir`; returns the report table.
 
-    Missing videos are left out (they are listed in missing.csv); failures are rows of the
-    report, never exceptions.
+    Missing videos are left out; failures are rows of the report, never exceptions. Rule
+    `missing` merges both into missing.csv (stage `download` or `decode`, with the reason).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

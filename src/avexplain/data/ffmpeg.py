@@ -160,6 +160,8 @@ def probe(path: str | Path) -> MediaInfo:
 def count_video_frames(path: str | Path) -> tuple[int, int, int]:
     """(frames, width, height) of the first video stream, by demuxing (no decode)."""
     with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError(f"{path}: no video stream")
         vs = container.streams.video[0]
         n = sum(1 for p in container.demux(vs) if p.size)
         return n, vs.codec_context.width, vs.codec_context.height

@@ -86,7 +86,64 @@ def _build(config: dict, dataset: str, root: Path):
     else:
         frame, classes, audit = _BUILDERS[kind].build(config, dataset, root)
     validate_manifest(frame, classes, dataset)
+    audit_splits(frame, audit)
     return frame, list(classes), audit.to_dict()
+
+
+class EmptySplitError(ValueError):
+    """A split of the manifest has no video: training or evaluation could not run on it."""
+
+
+def _split_advice(ds: dict, dataset: str, counts: dict[str, int]) -> str:
+    """What to change in the configuration or the inputs so that every split gets videos."""
+    kind = ds["kind"]
+    if kind == "custom":
+        return (
+            f"give each split at least one video in the `split` column (train, val or test) of "
+            f"datasets.{dataset}.labels_csv ({ds.get('labels_csv')}), adding the column if it "
+            f"has none, or label more videos: without the column the {sum(counts.values())} "
+            "videos are split 60/20/20 (at least 5 give each split one)"
+        )
+    if kind == "synth":
+        return (
+            f"raise datasets.{dataset}.num_videos (now {ds.get('num_videos')}) or give every "
+            f"fraction of datasets.{dataset}.splits (now {ds.get('splits')}) a share"
+        )
+    if kind == "union":
+        return f"fix the split of its members ({', '.join(ds.get('members', []))})"
+    return (
+        f"check the split files datasets.{dataset}.splits: each must list videos of the "
+        "annotations (restore the published files, see resources/datasets/SOURCES.md)"
+    )
+
+
+def audit_splits(frame: pd.DataFrame, audit: Audit) -> None:
+    """Record the splits without a single video (require_splits stops the run on them)."""
+    empty = audit.check(
+        "empty_split",
+        "splits (train, val, test) without a single video",
+        "stops the run before any job: training, model selection (val) and evaluation each "
+        "need their split",
+    )
+    for split in SPLITS:
+        if not (frame["split"] == split).any():
+            empty.add({"split": split})
+
+
+def require_splits(config: dict, dataset: str, frame: pd.DataFrame, audit: dict) -> None:
+    """Raise EmptySplitError naming the dataset, the empty split(s) and what to change. Called
+    where the run is decided (the Snakefile's count at parse time, the manifest rule), so an
+    empty split never reaches training (it used to fail there with an IndexError)."""
+    empty = [item["split"] for item in audit["checks"]["empty_split"]["items"]]
+    if not empty:
+        return
+    counts = {s: int((frame["split"] == s).sum()) for s in SPLITS}
+    shown = ", ".join(f"{s} {n}" for s, n in counts.items())
+    advice = _split_advice(dataset_config(config, dataset), dataset, counts)
+    raise EmptySplitError(
+        f"dataset '{dataset}': split(s) {', '.join(empty)} would have no video ({shown}). "
+        f"To fix it, {advice}; then run snakemake again."
+    )
 
 
 def count_videos(config: dict, dataset: str, root: str | Path = ".") -> int:
@@ -96,7 +153,9 @@ def count_videos(config: dict, dataset: str, root: str | Path = ".") -> int:
         # synth makes exactly num_videos videos (checked when its manifest is built), and the
         # count must not need the generator at parse time.
         return int(ds["num_videos"])
-    return len(build_manifest(config, dataset, root)[0])
+    frame, _, audit = build_manifest(config, dataset, root)
+    require_splits(config, dataset, frame, audit)
+    return len(frame)
 
 
 def validate_manifest(frame: pd.DataFrame, classes: list[str], where: str) -> None:
@@ -159,6 +218,7 @@ def write(frame: pd.DataFrame, classes: list[str], audit: dict, outputs: dict) -
 def run(config: dict, dataset: str, outputs: dict, root: str | Path = ".") -> None:
     """Build `dataset`'s manifest and write manifest, classes, audit_md and audit_json outputs."""
     frame, classes, audit = build_manifest(config, dataset, root)
+    require_splits(config, dataset, frame, audit)
     write(frame, classes, audit, outputs)
     counts = {k: v["count"] for k, v in audit["checks"].items() if v["count"]}
     log.info(

@@ -13,7 +13,7 @@ import torchaudio
 import torchvision
 from torch import nn
 
-from avexplain.features.weights import Weights
+from avexplain.features.weights import Weights, load_into
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -120,7 +120,7 @@ class ImageMaps(Backbone):
         extra = {"zero_init_residual": True} if name == "resnet152" else {}
         full = getattr(torchvision.models, name)(weights=None, **extra)
         if weights.state_dict is not None:
-            full.load_state_dict(weights.state_dict, strict=True)
+            load_into(full, weights, name)
         # VGG-19 `features` ends with the fifth max-pool (pool5); ResNet without avgpool and fc
         self.trunk = (
             full.features if name == "vgg19" else nn.Sequential(*list(full.children())[:-2])
@@ -166,7 +166,7 @@ class MC3(Backbone):
         self.side = side or MC3.side
         self.net = torchvision.models.video.mc3_18(weights=None)
         if weights.state_dict is not None:
-            self.net.load_state_dict(weights.state_dict, strict=True)
+            load_into(self.net, weights, self.name)
         self.net.fc = nn.Identity()
 
     def prepare(self, frames, wave, fps):
@@ -198,7 +198,7 @@ class VGGishSegments(Backbone):
         super().__init__(weights)
         self.net = VGGish()
         if weights.state_dict is not None:
-            self.net.load_state_dict(weights.state_dict, strict=True)
+            load_into(self.net, weights, self.name)
         self.sample_rate = sample_rate
         # magnitude (power=1) spectrum of 25 ms periodic-Hann windows every 10 ms, HTK mel scale,
         # no centring: the framing of the VGGish reference front end

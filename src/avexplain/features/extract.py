@@ -136,6 +136,8 @@ def run_shard(
     model: Backbone | None = None,
 ) -> dict:
     """Extract one shard into the staging store and write its marker; returns the marker.
+    Phases: the model and the store's spec; decoding started in the background; the staging
+    store opened and the shard's missing videos written as invalid; extraction; the marker.
 
     `model`: an already built backbone (benchmarks); by default it is built from `settings`."""
     start = time.perf_counter()
@@ -148,37 +150,11 @@ def run_shard(
     avstore.check_chunking(shard_size, chunk_videos, f"features.chunk_videos.{backbone}")
     device = pick_device(settings["device"], "features.device")
     precision = pick_precision(settings.get("precision", "auto"), device, "features.precision")
-    precision_name = str(precision).removeprefix("torch.")  # "bfloat16", as in the config
 
     if model is None:
         model = load_backbone(backbone, settings, seed)
     model = prepare_for(model, device)
-    item_shape = (clip["segments"], *model.item_shape(clip["size"]))
-
-    spec = avstore.StoreSpec(
-        backbone=backbone,
-        video_ids=tuple(ids),
-        item_shape=item_shape,
-        dims=model.dims,
-        shard_size=shard_size,
-        chunk_videos=chunk_videos,
-        attrs={
-            "weights": model.weights,
-            "config_hash": config_hash({"features": settings, "clip": clip, "seed": seed}),
-            "settings": {
-                k: settings[k]
-                for k in ("frames_per_segment", "vggish_pca", "image_size", "mc3_image_size")
-                if k in settings
-            },
-            "clip": clip,
-            "dataset": dataset,
-            # resolved from `auto` on the machine that ran it: part of the layout, so shards of
-            # one store computed in different precisions are refused at finalize
-            "precision": precision_name,
-        },
-        # a commit between a killed run and its re-run must not orphan the finished shards
-        provenance={"code_version": code_version()},
-    )
+    spec = store_spec(model, ids, settings, clip, seed, dataset, shard_size, precision)
     shard_ids = ids[rows]
     absent = present_videos(clips_dir, shard_ids)
     todo = [(rows.start + i, v) for i, v in enumerate(shard_ids) if v not in absent]
@@ -202,40 +178,10 @@ def run_shard(
         if vid in absent:
             log.info("%s: not extracted (%s)", vid, absent[vid])
             writer.put(rows.start + i, None)
-    valid = {}
-
-    def inputs():
-        for row, x, error in clips:
-            if error is not None:
-                log.warning("%s: not extracted (%s)", ids[row], error)
-                absent[ids[row]] = error
-                writer.put(row, None)
-                continue
-            yield row, x
-
     forward = make_forward(model, device, precision)
-    # Fault injection for the crash-safety test: with KILL_ENV=<shard>:<rows>, that shard's job
-    # SIGKILLs itself once <rows> of its rows are in the store, i.e. mid-shard, before the marker.
-    kill_shard, _, kill_rows = os.environ.get(KILL_ENV, "").partition(":")
-    kill_after = int(kill_rows) if kill_shard == shard else None
     per_batch = max(1, settings["batch_size"] // items_per_segment(model))
     bar = tqdm(total=len(todo), desc=f"{dataset}/{backbone} shard {shard}", unit="video")
-    for row, feats in batched(forward, inputs(), per_batch):
-        if feats.shape != item_shape:
-            raise avstore.StoreError(
-                f"{ids[row]}: features of shape {feats.shape}, expected {item_shape}"
-            )
-        feats = feats.astype(np.float16)
-        if not np.isfinite(feats).all():
-            raise avstore.StoreError(
-                f"{ids[row]}: features not finite in float16 (|x| > 65504 or NaN input)"
-            )
-        writer.put(row, feats)
-        valid[row] = True
-        bar.update()
-        if kill_after is not None and writer.next_row - rows.start >= kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-    bar.close()
+    valid = extract_rows(forward, per_batch, clips, writer, ids, absent, shard, bar)
     if not writer.done():
         raise avstore.StoreError(f"shard {shard}: rows left unwritten (internal error)")
     flags = np.array([row in valid for row in range(rows.start, rows.stop)])
@@ -253,7 +199,7 @@ def run_shard(
         "spec_digest": spec.digest(),
         "weights": model.weights,
         "device": str(device),
-        "precision": precision_name,
+        "precision": spec.attrs["precision"],
         "seconds": round(elapsed, 2),
         "videos_per_s": round(len(valid) / elapsed, 3) if elapsed else None,
     }
@@ -269,6 +215,73 @@ def run_shard(
     return payload
 
 
+def store_spec(model, ids, settings, clip, seed, dataset, shard_size, precision):
+    """The layout and attributes every shard of the store must agree on."""
+    return avstore.StoreSpec(
+        backbone=model.name,
+        video_ids=tuple(ids),
+        item_shape=(clip["segments"], *model.item_shape(clip["size"])),
+        dims=model.dims,
+        shard_size=shard_size,
+        chunk_videos=settings["chunk_videos"][model.name],
+        attrs={
+            "weights": model.weights,
+            "config_hash": config_hash({"features": settings, "clip": clip, "seed": seed}),
+            "settings": {
+                k: settings[k]
+                for k in ("frames_per_segment", "vggish_pca", "image_size", "mc3_image_size")
+                if k in settings
+            },
+            "clip": clip,
+            "dataset": dataset,
+            # resolved from `auto` on the machine that ran it: part of the layout, so shards of
+            # one store computed in different precisions are refused at finalize
+            "precision": str(precision).removeprefix("torch."),
+        },
+        # a commit between a killed run and its re-run must not orphan the finished shards
+        provenance={"code_version": code_version()},
+    )
+
+
+def extract_rows(forward, per_batch, clips, writer, ids, absent, shard, bar) -> dict:
+    """Run the decoded clips through `forward` in batches and write each video's features;
+    returns {row: True} of the videos written. A clip that failed to decode is written as
+    invalid and recorded in `absent`."""
+    item_shape = writer.item_shape
+    valid = {}
+
+    def inputs():
+        for row, x, error in clips:
+            if error is not None:
+                log.warning("%s: not extracted (%s)", ids[row], error)
+                absent[ids[row]] = error
+                writer.put(row, None)
+                continue
+            yield row, x
+
+    # Fault injection for the crash-safety test: with KILL_ENV=<shard>:<rows>, that shard's job
+    # SIGKILLs itself once <rows> of its rows are in the store, i.e. mid-shard, before the marker.
+    kill_shard, _, kill_rows = os.environ.get(KILL_ENV, "").partition(":")
+    kill_after = int(kill_rows) if kill_shard == shard else None
+    for row, feats in batched(forward, inputs(), per_batch):
+        if feats.shape != item_shape:
+            raise avstore.StoreError(
+                f"{ids[row]}: features of shape {feats.shape}, expected {item_shape}"
+            )
+        feats = feats.astype(np.float16)
+        if not np.isfinite(feats).all():
+            raise avstore.StoreError(
+                f"{ids[row]}: features not finite in float16 (|x| > 65504 or NaN input)"
+            )
+        writer.put(row, feats)
+        valid[row] = True
+        bar.update()
+        if kill_after is not None and writer.next_row - writer.rows.start >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+    bar.close()
+    return valid
+
+
 def load_backbone(backbone: str, settings: dict, seed: int) -> Backbone:
     """The backbone with the weights named by settings (random ones seeded by `seed`)."""
     weights = avweights.resolve(backbone, settings["weights"], settings["cache_dir"], seed)
@@ -278,7 +291,7 @@ def load_backbone(backbone: str, settings: dict, seed: int) -> Backbone:
         if pca is None:
             raise avweights.WeightsMissingError(
                 f"features.vggish_pca is true but the PCA parameters are not in "
-                f"{settings['cache_dir']}: run `{avweights.PREFETCH_COMMAND}`"
+                f"{settings['cache_dir']}: run `{avweights.prefetch_command()}`"
             )
     torch.manual_seed(seed)  # random weights: the same seed gives the same network everywhere
     return build(backbone, weights, settings, pca=pca)

@@ -20,8 +20,9 @@ def check_settings(config: dict, dataset: str) -> dict:
     shard_size = config["datasets"][dataset]["shard_size"]
     fps = config["clip"]["fps"]
     problems = []
+    # only the backbones this dataset extracts: a chunk size of another one cannot matter here
     for name, chunk in settings["chunk_videos"].items():
-        if shard_size % chunk:
+        if name in settings["backbones"] and shard_size % chunk:
             problems.append(
                 f"config key features.chunk_videos.{name} is {chunk}, which does not divide "
                 f"datasets.{dataset}.shard_size {shard_size} (shards must write whole chunks)"

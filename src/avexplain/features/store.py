@@ -1,7 +1,7 @@
-"""Feature stores: `features/{dataset}/{backbone}.zarr` (docs/formats.md, docs/features.md).
+"""Feature stores: `paths.store(dataset, backbone)` (docs/formats.md, docs/features.md).
 
 Life of a store: the first extraction job of a (dataset, backbone) creates the staging store
-`features/{dataset}/.staging/{backbone}.zarr` under a file lock, sized from the manifest. Each
+(`paths.staging_store`) under a file lock, sized from the manifest. Each
 shard job writes its disjoint, chunk-aligned rows, then its `valid` flags, then (last, atomically)
 a marker `.staging/{backbone}.shards/shard-{k}.json` with a checksum of what it wrote. Finalize
 checks every shard against its marker, consolidates the metadata and renames the staging store
@@ -12,10 +12,11 @@ garbage."""
 
 from __future__ import annotations
 
-from avexplain import paths
+from avexplain import paths, rerun
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -30,6 +31,7 @@ from filelock import FileLock
 from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 
 FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -240,8 +242,10 @@ def validate_shard(group: zarr.Group, marker: dict, spec_digest: str) -> list[st
         try:
             block = np.asarray(array[start:end])
         except Exception as exc:  # CRC32C mismatch or undecodable chunk
+            videos = ", ".join(ids[start - rows.start : end - rows.start][:4])
             problems.append(
-                f"{name}: rows {start}-{end - 1} cannot be read ({type(exc).__name__}: {exc})"
+                f"{name}: rows {start}-{end - 1} (videos {videos}) cannot be read "
+                f"({type(exc).__name__}: {exc})"
             )
             return problems
         h.update(block.astype(np.float16).tobytes())
@@ -279,13 +283,17 @@ def finalize(staging: str | Path, final: str | Path, marker_paths, rerun_hint: s
             f"rows not covered by exactly one shard: {np.flatnonzero(covered != 1)[:10].tolist()}"
         )
     if problems:
-        raise StoreError(f"{staging} does not validate:\n  - " + "\n  - ".join(problems))
+        fix = f"\nRebuild this store (only it): {rerun_hint}" if rerun_hint else ""
+        raise StoreError(f"{staging} does not validate:\n  - " + "\n  - ".join(problems) + fix)
     valid = np.asarray(group["valid"][:])
     summary = {
         "finalized": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "num_videos": int(n),
         "num_valid": int(valid.sum()),
         "shards": len(markers),
+        # where the shards were computed (from their markers): a GPU run can be checked from
+        # the store alone (benchmarks/gpu_check.py)
+        "devices": sorted({str(m.get("device", "unknown")) for m in markers}),
     }
     group.attrs.update(summary)
     with warnings.catch_warnings():
@@ -315,13 +323,72 @@ class Features:
         return self.features
 
 
+class _NamedReads:
+    """The features array as dask reads it. A chunk that fails to read (CRC32C mismatch, a
+    truncated or undecodable file) raises a StoreError naming the store, the videos of the rows
+    and the command that rebuilds the store, instead of zarr's bare checksum message."""
+
+    def __init__(self, array: zarr.Array, path: Path, video_ids: np.ndarray):
+        self.array, self.path, self.video_ids = array, path, video_ids
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key):
+        try:
+            return self.array[key]
+        except Exception as exc:
+            rows = key[0] if isinstance(key, tuple) else key
+            ids = self.video_ids[rows] if isinstance(rows, slice) else self.video_ids[[rows]]
+            shown = ", ".join(ids[:4].tolist()) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+            raise StoreError(
+                f"{self.path}: the features of video(s) {shown} cannot be read "
+                f"({type(exc).__name__}: {exc}); a chunk file of the store is damaged. Rebuild "
+                f"this store (only it): {rerun.rebuild_store(self.path)}"
+            ) from exc
+
+
+def missing_chunks(path: Path, array: zarr.Array) -> np.ndarray:
+    """Rows whose chunk file is absent from a local store. A deleted chunk would read back as
+    the NaN fill value; the caller marks those rows invalid rather than trusting `valid`."""
+    rows = np.zeros(array.shape[0], dtype=bool)
+    folder = Path(path) / "features" / "c"
+    if not Path(path).is_dir():
+        return rows  # not a local folder: nothing to check cheaply
+    chunk = array.chunks[0]
+    tail = ["0"] * (array.ndim - 1)  # one chunk spans every other dimension
+    for i in range(-(-array.shape[0] // chunk)):
+        if not folder.joinpath(str(i), *tail).exists():
+            rows[i * chunk : (i + 1) * chunk] = True
+    return rows
+
+
 def open_features(path: str | Path) -> Features:
+    path = Path(path)
     group = zarr.open_group(path, mode="r")
     array = group["features"]
+    video_id = np.array(group["video_id"][:].tolist(), dtype=str)
+    valid = np.asarray(group["valid"][:])
+    lost = missing_chunks(path, array) & valid
+    if lost.any():
+        log.warning(
+            "%s: the chunk files of %d valid video(s) are missing (%s); they are treated as "
+            "invalid. To restore them, rebuild this store: %s",
+            path,
+            int(lost.sum()),
+            ", ".join(video_id[lost][:5]),
+            rerun.rebuild_store(path),
+        )
+        valid = valid & ~lost
+    reader = _NamedReads(array, path, video_id)
     return Features(
-        features=da.from_zarr(array),
-        video_id=np.array(group["video_id"][:].tolist(), dtype=str),
-        valid=np.asarray(group["valid"][:]),
+        features=da.from_array(
+            reader,
+            chunks=array.chunks,
+            lock=False,
+            fancy=False,
+            meta=np.empty((0,) * array.ndim, dtype=array.dtype),
+        ),
+        video_id=video_id,
+        valid=valid,
         dims=tuple(array.metadata.dimension_names),
         attrs=dict(group.attrs),
     )
@@ -361,10 +428,7 @@ def finalize_backbone(
     *, dataset: str, backbone: str, markers: list[str], root: str | Path = "."
 ) -> dict:
     """Validate the shards of `dataset`'s `backbone` staging store and move it into place."""
-    hint = (
-        f"snakemake --cores 1 --forcerun extract_features "
-        f"{final_path('.', dataset, backbone).as_posix()}"
-    )
+    hint = rerun.rebuild_store(paths.store(dataset, backbone))
     return finalize(
         staging_path(root, dataset, backbone),
         final_path(root, dataset, backbone),

@@ -6,13 +6,16 @@ read from that cache by extraction jobs, so compute nodes never download."""
 
 from __future__ import annotations
 
+from avexplain import rerun
 from avexplain.names import BACKBONES
 
 from avexplain.files import sha256
 
 import hashlib
+import http.client
 import json
 import logging
+import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,17 +37,30 @@ TORCHVISION_WEIGHTS = {
 # separate file of the same release.
 VGGISH_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
 VGGISH_PCA_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth"
-PREFETCH_COMMAND = "snakemake --cores 1 prefetch_weights"
+
+
+def prefetch_command() -> str:
+    """The command that fills the cache, with the run's own --configfile."""
+    return rerun.command("prefetch_weights")
 
 
 class WeightsMissingError(FileNotFoundError):
     """Pretrained weights are needed but are not in the cache (and jobs never download)."""
 
 
+class WeightsOfflineError(WeightsMissingError):
+    """`prefetch` could not reach the release server (no internet on this machine)."""
+
+
+class WeightsMismatchError(RuntimeError):
+    """A weight file does not fit the backbone it is loaded into (names the file and keys)."""
+
+
 @dataclass(frozen=True)
 class Weights:
     state_dict: dict | None  # None: keep the seeded random initialisation
     description: str  # recorded in every output: pretrained:<file>, random:<seed>, <path> sha256:..
+    source: str = ""  # the file the state dict was read from, for error messages
 
 
 def urls(backbone: str) -> list[str]:
@@ -66,24 +82,46 @@ def _hash_prefix(url: str) -> str | None:
 
 def prefetch(cache_dir: str | Path, backbones=BACKBONES, record: str | Path | None = None) -> dict:
     """Download every published weight file of `backbones` into `cache_dir` (once), checking the
-    hash prefix in the file name; write a JSON record of the files and their sha256."""
+    hash prefix in the file name; write a JSON record of the files and their sha256.
+
+    Files already in the cache are never fetched again, so a machine without internet works once
+    they are copied there. When the server cannot be reached, one WeightsOfflineError lists every
+    file still missing, where to get it and the two ways on (copy, or features.weights: random).
+    """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [(b, url) for b in backbones for url in urls(b)]
     files = {}
-    for backbone in backbones:
-        for url in urls(backbone):
-            dst = cached_file(cache_dir, url)
-            if dst.exists():
-                log.info("%s: %s already cached", backbone, dst)
-            else:
-                log.info("%s: downloading %s -> %s", backbone, url, dst)
+    for backbone, url in wanted:
+        dst = cached_file(cache_dir, url)
+        if dst.exists():
+            log.info("%s: %s already cached", backbone, dst)
+        else:
+            log.info("%s: downloading %s -> %s", backbone, url, dst)
+            try:
                 download_url_to_file(url, str(dst), hash_prefix=_hash_prefix(url), progress=True)
-            files[dst.name] = {"backbone": backbone, "url": url, "sha256": sha256(dst)}
+            except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+                dst.unlink(missing_ok=True)
+                raise WeightsOfflineError(_offline_message(cache_dir, wanted, url, exc)) from None
+        files[dst.name] = {"backbone": backbone, "url": url, "sha256": sha256(dst)}
     if record:
         Path(record).write_text(json.dumps(files, indent=2) + "\n")
     return files
 
 
+def _offline_message(cache_dir: Path, wanted, url: str, exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    todo = [(b, u) for b, u in wanted if not cached_file(cache_dir, u).exists()]
+    listing = "\n".join(f"  {cached_file(cache_dir, u).name}  ({b}: {u})" for b, u in todo)
+    return (
+        f"cannot download the pretrained weights: {url} is unreachable ({reason}); this machine "
+        "looks offline. Either\n"
+        f"- copy these files (downloaded elsewhere) into features.cache_dir = {cache_dir}:\n"
+        f"{listing}\n"
+        f"  then run `{prefetch_command()}` again (it only checks files already there), or\n"
+        "- set features.weights: random (seeded random weights run offline; the numbers are then "
+        "not the papers')."
+    )
 
 
 def resolve(backbone: str, setting: str, cache_dir: str | Path, seed: int) -> Weights:
@@ -100,10 +138,10 @@ def resolve(backbone: str, setting: str, cache_dir: str | Path, seed: int) -> We
             raise WeightsMissingError(
                 f"pretrained {backbone} weights are not in the cache '{cache_dir}' "
                 f"(config key features.cache_dir; expected {path}). Extraction jobs never download: "
-                f"fetch them once on a machine with internet with `{PREFETCH_COMMAND}`, or set "
+                f"fetch them once on a machine with internet with `{prefetch_command()}`, or set "
                 "features.weights: random for an offline demo."
             )
-        return Weights(_load(path), f"pretrained:{path.name}")
+        return Weights(_load(path), f"pretrained:{path.name}", str(path))
     path = Path(setting)
     if path.is_dir():
         path = path / f"{backbone}.pth"
@@ -112,7 +150,39 @@ def resolve(backbone: str, setting: str, cache_dir: str | Path, seed: int) -> We
             f"config key features.weights is '{setting}': expected 'random', 'pretrained' or a "
             f"weight file / folder of <backbone>.pth files, but {path} does not exist"
         )
-    return Weights(_load(path), f"{path} sha256:{sha256(path)}")
+    return Weights(_load(path), f"{path} sha256:{sha256(path)}", str(path))
+
+
+def load_into(module: torch.nn.Module, weights: Weights, backbone: str) -> None:
+    """Load `weights` strictly into `module`; a file made for another network fails naming the
+    file, the backbone and the keys that do not match, instead of torch's bare key dump."""
+    expected = module.state_dict()
+    given = weights.state_dict
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [
+        f"{k}: file {tuple(given[k].shape)}, {backbone} {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in given and hasattr(given[k], "shape") and tuple(given[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+
+        def some(keys):
+            return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"Missing keys (in {backbone}, not in the file): {some(missing)}")
+        if unexpected:
+            parts.append(f"Unexpected keys (in the file, not in {backbone}): {some(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatch: {some(shapes)}")
+        source = weights.source or weights.description
+        raise WeightsMismatchError(
+            f"{source}: not a {backbone} weight file ({'; '.join(parts)}). Set features.weights "
+            f"to a {backbone} file, or to a folder holding {backbone}.pth, or to pretrained."
+        )
+    module.load_state_dict(given, strict=True)
 
 
 def _load(path: Path) -> dict:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
+
+from avexplain import paths
 
 CLIP = {"segments": 2, "fps": 4, "size": 32, "sample_rate": 16000}
 
@@ -29,59 +32,27 @@ def settings(**extra) -> dict:
 def make_clip(folder: Path, video_id: str, index: int, clip: dict = CLIP) -> None:
     """One canonical clip: exactly segments*fps frames of size^2 H.264 + segments s of 16 kHz
     mono s16 WAV; the test pattern and tone differ per index so features differ per video."""
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     t, fps, size = clip["segments"], clip["fps"], clip["size"]
     folder.mkdir(parents=True, exist_ok=True)
     pattern = ("testsrc", "testsrc2", "smptebars", "rgbtestsrc")[index % 4]
-    subprocess.run(
-        [
-            ffmpeg,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"{pattern}=size={size}x{size}:rate={fps}",
-            "-frames:v",
-            str(t * fps),
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-an",
-            str(folder / f"{video_id}.mp4"),
-        ],
-        check=True,
-    )
-    subprocess.run(
-        [
-            ffmpeg,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency={220 * (index + 1)}:sample_rate={clip['sample_rate']}:duration={t}",
-            "-ac",
-            "1",
-            "-c:a",
-            "pcm_s16le",
-            str(folder / f"{video_id}.wav"),
-        ],
-        check=True,
-    )
+    tone = f"sine=frequency={220 * (index + 1)}:sample_rate={clip['sample_rate']}:duration={t}"
+    for source, encode, name in (
+        (f"{pattern}=size={size}x{size}:rate={fps}",
+         ["-frames:v", str(t * fps), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-an"], "mp4"),
+        (tone, ["-ac", "1", "-c:a", "pcm_s16le"], "wav"),
+    ):  # fmt: skip
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", source]
+        subprocess.run([*cmd, *encode, str(folder / f"{video_id}.{name}")], check=True)
 
 
 def make_dataset(root: Path, dataset: str, n: int, shard_size: int, failed=(), clip: dict = CLIP):
-    """manifest.csv + clips/shard-k/ folders (with report.csv) for n videos under root/data."""
-    base = root / "data" / dataset
-    base.mkdir(parents=True, exist_ok=True)
+    """A manifest and its shards' clip folders (with report.csv) for n videos under root."""
+    manifest = root / paths.manifest(dataset)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
     ids = [f"{dataset}-{i:05d}" for i in range(n)]
-    (base / "manifest.csv").write_text("video_id,split\n" + "".join(f"{v},train\n" for v in ids))
+    manifest.write_text("video_id,split\n" + "".join(f"{v},train\n" for v in ids))
     for k in range(0, n, shard_size):
-        folder = base / "clips" / f"shard-{k // shard_size:03d}"
+        folder = root / paths.clips(dataset, paths.shard_id(k // shard_size))
         folder.mkdir(parents=True, exist_ok=True)
         lines = ["video_id,status,repairs,error"]
         for i in range(k, min(k + shard_size, n)):
@@ -91,4 +62,8 @@ def make_dataset(root: Path, dataset: str, n: int, shard_size: int, failed=(), c
                 make_clip(folder, ids[i], i, clip)
                 lines.append(f"{ids[i]},ok,,")
         (folder / "report.csv").write_text("\n".join(lines) + "\n")
+    # what rule check_present writes when enough videos have a clip (extraction waits for it)
+    (root / paths.present(dataset)).write_text(
+        json.dumps({"dataset": dataset, "videos": n, "present": n - len(failed)}) + "\n"
+    )
     return ids

@@ -1,6 +1,6 @@
-"""Small models implementing the models-stage contract (docs/explanations.md), for the tests and
-the perturbation benchmark until avexplain.models is available: visual_linear, forward,
-forward_projected, and the output dict (logits, space_attention, time_attention, aux_logits)."""
+"""Small models implementing the models' contract (docs/explanations.md) with attention that a
+test can set by hand: visual_linear, forward, forward_projected, and the output dict (logits,
+space_attention, time_attention, aux_logits)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Random feature stores in the real layout (docs/formats.md), for tests and benchmarks.
 
-`write_dataset` writes `data/{dataset}/manifest.csv`, `classes.txt` and finalized stores
-`features/{dataset}/{visual,audio}.zarr` under a root. With `signal=True` the features follow
+`write_dataset` writes a dataset's manifest, class list and finalized visual and audio stores
+at their `avexplain.paths` under a root. With `signal=True` the features follow
 the synth design (docs/synth.md): class i pairs object i // 2 with sound (i + 1) // 2; an event
 adds its object's pattern to a few grid cells of the visual map and its sound's pattern to the
 audio vector, over a random run of segments, on top of noise. Only both modalities separate all
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from avexplain import paths
 from avexplain.data.datasets.common import COLUMNS
 from avexplain.features.store import StoreSpec, _create
 
@@ -130,18 +131,16 @@ def write_dataset(
             "boxes": "{}",
         }
     )[COLUMNS]
-    data = root / "data" / dataset
-    data.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(data / "manifest.csv", index=False)
-    (data / "classes.txt").write_text("".join(f"{c}\n" for c in classes))
+    (root / paths.manifest(dataset)).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(root / paths.manifest(dataset), index=False)
+    (root / paths.classes(dataset)).write_text("".join(f"{c}\n" for c in classes))
     valid_rows = np.ones(num_videos, dtype=bool)
     valid_rows[list(invalid)] = False
     visual[~valid_rows] = np.nan
     audio[~valid_rows] = np.nan
     attrs = {"weights": f"random:{seed}", "config_hash": "random-features"}
-    features = root / "features" / dataset
     _store(
-        features / f"{visual_backbone}.zarr",
+        root / paths.store(dataset, visual_backbone),
         visual_backbone,
         ids,
         visual.astype(np.float16),
@@ -149,7 +148,7 @@ def write_dataset(
         attrs,
     )
     _store(
-        features / f"{audio_backbone}.zarr",
+        root / paths.store(dataset, audio_backbone),
         audio_backbone,
         ids,
         audio.astype(np.float16),
@@ -157,6 +156,6 @@ def write_dataset(
         attrs,
     )
     for backbone in (visual_backbone, audio_backbone):
-        group = zarr.open_group(features / f"{backbone}.zarr", mode="r+")
+        group = zarr.open_group(root / paths.store(dataset, backbone), mode="r+")
         group["valid"][:] = valid_rows
     return root

@@ -247,7 +247,8 @@ def train(
     progress: bool = True,
 ) -> dict:
     """Train, select on validation mAP, evaluate on test; write checkpoint.pt,
-    predictions.npz and metrics.json (this seed) into `out_dir`; return the metrics record."""
+    predictions.npz and metrics.json (this seed) into `out_dir`; return the metrics record.
+    Phases: the splits and a fresh model; resuming a killed run; the epochs; the outputs."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = settings_for(config, dataset)
@@ -255,13 +256,11 @@ def train(
     make_deterministic(threads)
     device = pick_device(settings["device"], "train.device")
     splits = {s: avsplits.open_split(config, dataset, s, root) for s in avsplits.SPLITS}
-    train_split = splits["train"]
-    t, h, w, dv = train_split.visual_shape[1:]
-    da = train_split.audio_shape[-1]
+    t, h, w, dv = splits["train"].visual_shape[1:]
     dims = {
         "visual_dim": dv,
-        "audio_dim": da,
-        "num_classes": len(train_split.classes),
+        "audio_dim": splits["train"].audio_shape[-1],
+        "num_classes": len(splits["train"].classes),
         "time_steps": t,
         "grid": [h, w],
     }
@@ -275,108 +274,131 @@ def train(
     )
     sources = data_sources(splits, settings, device, force_source)
     sizes = {s: len(sp) for s, sp in splits.items()}
-    fingerprint = _fingerprint(dataset, model_name, seed, settings, model_config, sizes)
-
-    state = {"epoch": 0, "best": None, "history": []}
-    resume_path = out_dir / "resume.pt"
-    if resume_path.exists():
-        saved = torch.load(resume_path, map_location=device, weights_only=False)
-        if saved.get("fingerprint") == fingerprint:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
-            state = saved["state"]
-            log.info("resuming %s after epoch %d", resume_path, state["epoch"])
-        else:
-            log.info("ignoring %s: written for other settings", resume_path)
-
-    kill_after = int(os.environ.get(KILL_ENV, "-1"))
-    batch_size = settings["batch_size"]
-    epochs = range(state["epoch"], settings["epochs"])
-    bar = tqdm(epochs, desc=f"{dataset}/{model_name}/seed-{seed}", disable=not progress)
+    checkpoint = Checkpoint(
+        out_dir / "resume.pt",
+        _fingerprint(dataset, model_name, seed, settings, model_config, sizes),
+        model,
+        optimizer,
+        schedule,
+    )
+    state = checkpoint.resume(device)
+    bar = tqdm(
+        range(state["epoch"], settings["epochs"]),
+        desc=f"{dataset}/{model_name}/seed-{seed}",
+        disable=not progress,
+    )
     for epoch in bar:
-        started = time.perf_counter()
-        torch.manual_seed(_seed_of(seed, epoch))
-        order = np.random.default_rng([seed, epoch]).permutation(sizes["train"])
-        losses = run_epoch(model, optimizer, sources["train"], chunks_of(order, batch_size))
-        schedule.step()
-        val = predict(model, sources["val"], sizes["val"], batch_size)
-        val_metrics = avmetrics.evaluate(splits["val"].targets, val["scores"])
-        record = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)),
-            "val": val_metrics,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        record = run_training_epoch(
+            model, optimizer, schedule, sources, splits, settings, seed, epoch
+        )
         state["history"].append(record)
-        best = state["best"]
-        if best is None or val_metrics["mAP"] > best["val"]["mAP"]:
+        if state["best"] is None or record["val"]["mAP"] > state["best"]["val"]["mAP"]:
             state["best"] = {
                 "epoch": epoch + 1,
-                "val": val_metrics,
+                "val": record["val"],
                 "weights": copy.deepcopy(model.state_dict()),
             }
         state["epoch"] = epoch + 1
-        bar.set_postfix(loss=f"{record['loss']:.3f}", val_mAP=f"{val_metrics['mAP']:.1f}")
-        log.info("epoch %d: %s", epoch + 1, json.dumps({k: record[k] for k in record}))
-        _save_atomic(
-            {
-                "fingerprint": fingerprint,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "state": state,
-            },
-            resume_path,
-        )
-        if epoch + 1 == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    best = state["best"]
-    model.load_state_dict(best["weights"])
-    test = predict(model, sources["test"], sizes["test"], batch_size)
-    test_metrics = avmetrics.evaluate(splits["test"].targets, test["scores"])
+        bar.set_postfix(loss=f"{record['loss']:.3f}", val_mAP=f"{record['val']['mAP']:.1f}")
+        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+        checkpoint.save(state)
+    model.load_state_dict(state["best"]["weights"])
     meta = {
         "model": model_name,
         "dataset": dataset,
         "seed": seed,
-        "classes": train_split.classes,
+        "classes": splits["train"].classes,
         "visual_backbone": config["models"]["visual_backbone"],
         "audio_backbone": config["models"]["audio_backbone"],
         "model_config": model_config,
         "dims": dims,
-        "best_epoch": best["epoch"],
-        "features": train_split.provenance,
+        "best_epoch": state["best"]["epoch"],
+        "features": splits["train"].provenance,
         "config_hash": config_hash({"models": model_config, "train": settings}),
         "code_version": code_version(),
     }
-    _save_atomic({"state_dict": best["weights"], "meta": meta}, out_dir / "checkpoint.pt")
+    result = write_outputs(model, meta, state, sources, splits, settings, device, out_dir)
+    checkpoint.path.unlink(missing_ok=True)
+    return result
+
+
+def run_training_epoch(model, optimizer, schedule, sources, splits, settings, seed, epoch):
+    """One epoch in a seeded order, then the validation metrics: the epoch's history record."""
+    started = time.perf_counter()
+    torch.manual_seed(_seed_of(seed, epoch))
+    order = np.random.default_rng([seed, epoch]).permutation(len(splits["train"]))
+    losses = run_epoch(model, optimizer, sources["train"], chunks_of(order, settings["batch_size"]))
+    schedule.step()
+    val = predict(model, sources["val"], len(splits["val"]), settings["batch_size"])
+    return {
+        "epoch": epoch + 1,
+        "loss": float(np.mean(losses)),
+        "val": avmetrics.evaluate(splits["val"].targets, val["scores"]),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+class Checkpoint:
+    """resume.pt: the model, optimizer and schedule after each epoch, so that a killed job
+    resumes where it stopped; ignored when written for other settings (the fingerprint)."""
+
+    def __init__(self, path: Path, fingerprint: str, model, optimizer, schedule):
+        self.path, self.fingerprint = path, fingerprint
+        self.model, self.optimizer, self.schedule = model, optimizer, schedule
+        # Fault injection for the resume test: SIGKILL after this many epochs.
+        self.kill_after = int(os.environ.get(KILL_ENV, "-1"))
+
+    def resume(self, device) -> dict:
+        state = {"epoch": 0, "best": None, "history": []}
+        if not self.path.exists():
+            return state
+        saved = torch.load(self.path, map_location=device, weights_only=False)
+        if saved.get("fingerprint") != self.fingerprint:
+            log.info("ignoring %s: written for other settings", self.path)
+            return state
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.schedule.load_state_dict(saved["schedule"])
+        log.info("resuming %s after epoch %d", self.path, saved["state"]["epoch"])
+        return saved["state"]
+
+    def save(self, state: dict) -> None:
+        _save_atomic(
+            {
+                "fingerprint": self.fingerprint,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "state": state,
+            },
+            self.path,
+        )
+        if state["epoch"] == self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def write_outputs(model, meta, state, sources, splits, settings, device, out_dir: Path) -> dict:
+    """The best model's test predictions and metrics: checkpoint.pt, predictions.npz and
+    metrics.json; returns the metrics record."""
+    test = predict(model, sources["test"], len(splits["test"]), settings["batch_size"])
+    _save_atomic({"state_dict": state["best"]["weights"], "meta": meta}, out_dir / "checkpoint.pt")
     np.savez_compressed(
         out_dir / "predictions.npz",
         video_ids=splits["test"].video_ids,
         targets=splits["test"].targets,
         **test,
     )
+    provenance = ("visual_backbone", "audio_backbone", "features", "config_hash", "code_version")
     result = {
         **{k: meta[k] for k in ("model", "dataset", "seed", "best_epoch")},
-        "test": test_metrics,
-        "val": best["val"],
+        "test": avmetrics.evaluate(splits["test"].targets, test["scores"]),
+        "val": state["best"]["val"],
         "history": state["history"],
-        "provenance": {
-            k: meta[k]
-            for k in (
-                "visual_backbone",
-                "audio_backbone",
-                "features",
-                "config_hash",
-                "code_version",
-            )
-        },
+        "provenance": {k: meta[k] for k in provenance},
         "device": str(device),
         "data_path": "streamed" if sources["train"].streaming else "in memory",
     }
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
-    resume_path.unlink(missing_ok=True)
     return result
 
 

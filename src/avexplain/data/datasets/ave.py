@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from avexplain.files import open_text
 from avexplain.names import SPLITS
 from avexplain.data.audit import Audit, paper_comparison
 from avexplain.data.datasets.common import (
@@ -48,7 +49,7 @@ class Row:
 
 def read_rows(path: Path, display: str) -> list[Row]:
     rows = []
-    with open(path) as fh:
+    with open_text(path) as fh:
         for number, line in enumerate(fh, start=1):
             text = line.rstrip("\r\n")
             if not text.strip():
@@ -72,6 +73,8 @@ def input_files(ds: dict) -> list[str]:
 
 
 def build(config: dict, name: str, root: Path):
+    """The AVE manifest in phases: the annotation rows, the split files that list them, one
+    manifest row per video (repeated VideoIDs merged), then the audit's counts."""
     ds = config["datasets"][name]
     audit = Audit(name)
     verify_inputs(root, input_files(ds), audit)
@@ -79,8 +82,30 @@ def build(config: dict, name: str, root: Path):
     annotations = read_rows(resolve(root, ann_file), ann_file)
     classes = list(dict.fromkeys(r.category for r in annotations))
     class_index = {c: i for i, c in enumerate(classes)}
+    checks = _checks(audit)
+    row_splits, split_rows = _assign_splits(root, ds, annotations, class_index, checks)
+    frame = to_frame(_videos(annotations, row_splits, class_index, checks))
+    audit.counts = {
+        "annotation_rows": len(annotations),
+        "split_file_rows": split_rows,
+        "classes": len(classes),
+        "videos": len(frame),
+        "videos_per_split": {s: int((frame["split"] == s).sum()) for s in SPLITS},
+    }
+    per_split = audit.counts["videos_per_split"]
+    audit.paper = paper_comparison(root, name, [len(frame), *per_split.values()], "videos")
+    rows = [len(annotations), *split_rows.values()]
+    if audit.paper and rows == audit.paper["paper"] and not audit.paper["agrees"]:
+        audit.notes.append(
+            f"Table D's AVE row {audit.paper['paper']} equals the number of annotation rows "
+            f"(Annotations.txt and the split files: {rows}), not of videos: the manifest has one "
+            "row per video, merging repeated VideoIDs (duplicate_video_id, split_leak)."
+        )
+    return frame, classes, audit
 
-    checks = {
+
+def _checks(audit: Audit) -> dict:
+    return {
         "duplicate_video_id": audit.check(
             "duplicate_video_id",
             "videos (VideoIDs) with more than one row in Annotations.txt; by_file counts the "
@@ -126,12 +151,16 @@ def build(config: dict, name: str, root: Path):
         ),
     }
 
+
+
+def _assign_splits(root: Path, ds: dict, annotations: list[Row], class_index: dict, checks):
+    """For each annotation row, the splits whose file lists it; the rows per split file."""
     by_key: dict[tuple, list[int]] = defaultdict(list)
     for i, row in enumerate(annotations):
         by_key[row.key].append(i)
+    ann_file = ds["annotations"]
     dup_ids = {ann_file: _repeated_ids(annotations)}
     _note_duplicate_rows(annotations, checks["duplicate_row"])
-
     row_splits: list[set[str]] = [set() for _ in annotations]
     split_rows = {}
     for split in SPLITS:
@@ -148,12 +177,15 @@ def build(config: dict, name: str, root: Path):
                 continue
             for i in by_key[row.key]:
                 row_splits[i].add(split)
-
     checks["duplicate_video_id"].by_file = {f: len(ids) for f, ids in dup_ids.items()}
-    groups: dict[str, list[int]] = defaultdict(list)  # insertion order: first appearance
+    return row_splits, split_rows
+
+
+def _videos(annotations: list[Row], row_splits, class_index: dict, checks) -> list[dict]:
+    """One manifest row per VideoID (first appearance order) from its rows that have a split."""
+    groups: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(annotations):
         groups[row.video_id].append(i)
-
     manifest_rows = []
     for video_id, indices in groups.items():
         if len(indices) > 1:
@@ -206,25 +238,7 @@ def build(config: dict, name: str, root: Path):
                 "boxes": "{}",
             }
         )
-
-    frame = to_frame(manifest_rows)
-    audit.counts = {
-        "annotation_rows": len(annotations),
-        "split_file_rows": split_rows,
-        "classes": len(classes),
-        "videos": len(frame),
-        "videos_per_split": {s: int((frame["split"] == s).sum()) for s in SPLITS},
-    }
-    per_split = audit.counts["videos_per_split"]
-    audit.paper = paper_comparison(root, name, [len(frame), *per_split.values()], "videos")
-    rows = [len(annotations), *split_rows.values()]
-    if audit.paper and rows == audit.paper["paper"] and not audit.paper["agrees"]:
-        audit.notes.append(
-            f"Table D's AVE row {audit.paper['paper']} equals the number of annotation rows "
-            f"(Annotations.txt and the split files: {rows}), not of videos: the manifest has one "
-            "row per video, merging repeated VideoIDs (duplicate_video_id, split_leak)."
-        )
-    return frame, classes, audit
+    return manifest_rows
 
 
 def _repeated_ids(rows: list[Row]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from avexplain.files import sha256
+from avexplain.files import open_text, sha256
 from avexplain.names import SPLITS
 
 import csv
@@ -118,7 +118,7 @@ def verify_inputs(root: Path, paths: list[str], audit: Audit) -> None:
 
 def read_tsv(path: Path, display: str, columns: list[str]) -> list[tuple[int, dict]]:
     """Rows of a tab-separated file with a header as (1-based line number, {column: value})."""
-    with open(path, newline="") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.reader(fh, delimiter="\t")
         header = next(reader, None)
         if header is None or [h.strip() for h in header] != columns:

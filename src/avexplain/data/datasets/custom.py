@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from avexplain.files import VIDEO_EXTENSIONS, sha256
+from avexplain.files import VIDEO_EXTENSIONS, open_text, sha256
 from avexplain.names import SPLITS
 from avexplain.data.audit import Audit
 from avexplain.data.datasets.common import (
     LABEL_SEPARATOR,
+    most_held_out,
     resolve,
     to_frame,
 )
@@ -34,7 +35,7 @@ def input_files(ds: dict) -> list[str]:
 def read_labels_csv(path: Path, display: str) -> tuple[list[dict], bool]:
     """Rows {line, video_id, labels, split} of the labels CSV; errors name the file and line."""
     expected = "columns video_id,labels[,split]"
-    with open(path, newline="") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
@@ -113,6 +114,45 @@ def _video_files(video_dir: Path) -> dict[str, list[Path]]:
     return files
 
 
+def drop_duplicate_content(rows: list[dict], root: Path, audit: Audit) -> list[dict]:
+    """Find labelled videos whose files are byte-identical but sit in different splits (a test
+    video also trained on); keep each in its most held-out split only, as AVE's rows are.
+
+    Only files of equal size are hashed, so a folder without duplicates costs one stat per file.
+    """
+    check = audit.check(
+        "duplicate_content_across_splits",
+        "groups of identical video files (same sha256) labelled in more than one split",
+        "kept in the most held-out split; the copies in other splits are dropped",
+    )
+    by_size: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        path = resolve(root, row["source"])
+        # empty files are no videos (the download stage reports them), not copies of each other
+        if path.is_file() and path.stat().st_size:
+            by_size.setdefault(path.stat().st_size, []).append(i)
+    groups: dict[str, list[int]] = {}
+    for indices in by_size.values():
+        if len(indices) > 1:
+            for i in indices:
+                groups.setdefault(sha256(resolve(root, rows[i]["source"])), []).append(i)
+    dropped = set()
+    for digest, indices in sorted(groups.items()):
+        splits = {rows[i]["split"] for i in indices}
+        if len(indices) < 2 or len(splits) < 2:
+            continue
+        keep = most_held_out(splits)
+        check.add(
+            {
+                "sha256": digest[:16],
+                "videos": {rows[i]["video_id"]: rows[i]["split"] for i in indices},
+                "kept_in": keep,
+            }
+        )
+        dropped.update(i for i in indices if rows[i]["split"] != keep)
+    return [row for i, row in enumerate(rows) if i not in dropped]
+
+
 def build(config: dict, name: str, root: Path):
     ds = config["datasets"][name]
     for key in ("video_dir", "labels_csv"):
@@ -178,6 +218,7 @@ def build(config: dict, name: str, root: Path):
                 "boxes": "{}",
             }
         )
+    manifest_rows = drop_duplicate_content(manifest_rows, root, audit)
     labelled = {r["video_id"] for r in rows}
     for stem, paths in files.items():
         if stem not in labelled:

@@ -55,6 +55,7 @@ CLASSES = [
     "Blender",
     "Clapping",
 ]
+CLASS_INDEX = {c: i for i, c in enumerate(CLASSES)}
 CLIP_SECONDS = 10
 FILENAME = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d+(?:\.\d+)?)_(?P<end>\d+(?:\.\d+)?)$")
 LABEL_COLUMNS = ["filename", "event_labels"]
@@ -140,23 +141,42 @@ def _checks(audit: Audit) -> dict:
 
 
 def build(config: dict, name: str, root: Path):
+    """The LLP manifest in phases: the labels file, the split files, the clips kept, the
+    evaluation events, then the rows and the audit's counts."""
     ds = config["datasets"][name]
     audit = Audit(name)
     verify_inputs(root, input_files(ds), audit)
     checks = _checks(audit)
-    class_index = {c: i for i, c in enumerate(CLASSES)}
+    clips, full_rows = _read_labels(root, ds["labels"], checks)
+    split_counts = _assign_splits(root, ds["splits"], clips, checks)
+    kept = _keep(clips, checks)
+    _source_checks(kept, checks)
+    events, eval_rows = _read_events(root, ds, kept, checks)
+    for check in ("duplicate_row", "unknown_label", "empty_event", "eval_row_unmatched"):
+        files = Counter(item["file"] for item in checks[check].items)
+        checks[check].by_file = dict(sorted(files.items()))
+    frame = to_frame([_manifest_row(clip, info, events) for clip, info in kept.items()])
+    _count(audit, frame, events, len(full_rows), split_counts, eval_rows)
+    _compare_with_paper(audit, root, name, frame, len(full_rows), split_counts)
+    return frame, list(CLASSES), audit
 
-    def labels_of(file: str, line: int, text: str) -> list[str]:
-        labels = []
-        for label in (x.strip() for x in text.split(",")):
-            if label in class_index:
-                labels.append(label)
-            elif label:
-                checks["unknown_label"].add({"file": file, "line": line, "label": label})
-        return sorted(set(labels), key=class_index.__getitem__)
 
-    labels_file = ds["labels"]
-    clips: dict[str, dict] = {}  # insertion order = order of AVVP_dataset_full.csv
+def _labels_of(text: str, file: str, line: int, checks: dict) -> list[str]:
+    """The known labels of a comma-joined label cell, in class order; unknown ones are items
+    of the unknown_label check."""
+    labels = []
+    for label in (x.strip() for x in text.split(",")):
+        if label in CLASS_INDEX:
+            labels.append(label)
+        elif label:
+            checks["unknown_label"].add({"file": file, "line": line, "label": label})
+    return sorted(set(labels), key=CLASS_INDEX.__getitem__)
+
+
+def _read_labels(root: Path, labels_file: str, checks: dict):
+    """{clip: info} in the order of the full labels file (first row of a clip wins), and the
+    file's rows."""
+    clips: dict[str, dict] = {}
     full_rows = read_tsv(resolve(root, labels_file), labels_file, LABEL_COLUMNS)
     for line, row in full_rows:
         clip = row["filename"]
@@ -171,20 +191,23 @@ def build(config: dict, name: str, root: Path):
                 }
             )
             continue
-        labels = labels_of(labels_file, line, row["event_labels"])
         clips[clip] = {
             "line": line,
             "youtube_id": youtube_id,
             "start": start,
             "end": end,
-            "labels": labels,
+            "labels": _labels_of(row["event_labels"], labels_file, line, checks),
             "labels_text": row["event_labels"],
             "splits": set(),
         }
+    return clips, full_rows
 
+
+def _assign_splits(root: Path, split_files: dict, clips: dict, checks: dict) -> dict:
+    """Record in each clip the splits whose file lists it; the rows per split file."""
     split_counts = {}
     for split in SPLITS:
-        split_file = ds["splits"][split]
+        split_file = split_files[split]
         rows = read_tsv(resolve(root, split_file), split_file, LABEL_COLUMNS)
         split_counts[split] = len(rows)
         seen = set()
@@ -211,7 +234,11 @@ def build(config: dict, name: str, root: Path):
                     }
                 )
             clips[clip]["splits"].add(split)
+    return split_counts
 
+
+def _keep(clips: dict, checks: dict) -> dict[str, dict]:
+    """Clips with a split and a known label, each in its most held-out split."""
     kept: dict[str, dict] = {}
     for clip, info in clips.items():
         if not info["splits"]:
@@ -229,8 +256,11 @@ def build(config: dict, name: str, root: Path):
             )
         info["split"] = most_held_out(info["splits"])
         kept[clip] = info
-    _source_checks(kept, checks)
+    return kept
 
+
+def _read_events(root: Path, ds: dict, kept: dict, checks: dict):
+    """{modality: {clip: [(label, onset, offset)]}} of the evaluation files, and their rows."""
     events = {"audio": defaultdict(list), "visual": defaultdict(list)}
     eval_rows = {}
     by_youtube = {info["youtube_id"]: clip for clip, info in kept.items()}
@@ -256,7 +286,7 @@ def build(config: dict, name: str, root: Path):
                 candidate = by_youtube.get(match.group("youtube_id")) if match else None
                 checks["eval_row_unmatched"].add(item | {"candidate": candidate})
                 drop = True
-            if label not in class_index:
+            if label not in CLASS_INDEX:
                 checks["unknown_label"].add({"file": event_file, "line": line, "label": label})
                 drop = True
             if onset >= offset:
@@ -279,29 +309,27 @@ def build(config: dict, name: str, root: Path):
                     checks["eval_row_train_clip"].add(item)
             if not drop:
                 events[modality][clip].append((label, onset, offset))
+    return events, eval_rows
 
-    for check in ("duplicate_row", "unknown_label", "empty_event", "eval_row_unmatched"):
-        files = Counter(item["file"] for item in checks[check].items)
-        checks[check].by_file = dict(sorted(files.items()))
 
-    manifest_rows = [
-        {
-            "video_id": clip,
-            "split": info["split"],
-            "labels": LABEL_SEPARATOR.join(info["labels"]),
-            "source": info["youtube_id"],
-            "start": float(info["start"]),
-            "end": float(info["end"]),
-            "audio_events": events_json(sort_events(events["audio"][clip], class_index)),
-            "visual_events": events_json(sort_events(events["visual"][clip], class_index)),
-            "boxes": "{}",
-        }
-        for clip, info in kept.items()
-    ]
-    frame = to_frame(manifest_rows)
+def _manifest_row(clip: str, info: dict, events: dict) -> dict:
+    return {
+        "video_id": clip,
+        "split": info["split"],
+        "labels": LABEL_SEPARATOR.join(info["labels"]),
+        "source": info["youtube_id"],
+        "start": float(info["start"]),
+        "end": float(info["end"]),
+        "audio_events": events_json(sort_events(events["audio"][clip], CLASS_INDEX)),
+        "visual_events": events_json(sort_events(events["visual"][clip], CLASS_INDEX)),
+        "boxes": "{}",
+    }
+
+
+def _count(audit, frame, events, label_rows: int, split_counts: dict, eval_rows: dict) -> None:
     evaluated = frame["split"].isin(["val", "test"])
     audit.counts = {
-        "label_rows": len(full_rows),
+        "label_rows": label_rows,
         "split_file_rows": split_counts,
         "event_file_rows": eval_rows,
         "classes": len(CLASSES),
@@ -315,27 +343,27 @@ def build(config: dict, name: str, root: Path):
             (evaluated & (frame.visual_events == "[]")).sum()
         ),
     }
+
+
+def _compare_with_paper(audit, root, name, frame, label_rows: int, split_counts: dict) -> None:
+    """The paper's Table D beside our counts; where they differ by a header line, say so."""
     per_split = audit.counts["videos_per_split"]
     audit.paper = paper_comparison(root, name, [len(frame), *per_split.values()], "videos")
-    if audit.paper:
-        lines = [len(full_rows) + 1, *(split_counts[s] + 1 for s in SPLITS)]
-        off = [
-            f"{column} {paper} = {ours} rows + 1"
-            for column, paper, ours, n_lines in zip(
-                audit.paper["columns"],
-                audit.paper["paper"],
-                audit.paper["ours"],
-                lines,
-                strict=True,
-            )
-            if paper != ours and paper == n_lines
-        ]
-        if off:
-            audit.notes.append(
-                "Where Table D differs from the files, it equals the file's line count including "
-                "its header line: " + "; ".join(off) + "."
-            )
-    return frame, list(CLASSES), audit
+    if not audit.paper:
+        return
+    lines = [label_rows + 1, *(split_counts[s] + 1 for s in SPLITS)]
+    off = [
+        f"{column} {paper} = {ours} rows + 1"
+        for column, paper, ours, n_lines in zip(
+            audit.paper["columns"], audit.paper["paper"], audit.paper["ours"], lines, strict=True
+        )
+        if paper != ours and paper == n_lines
+    ]
+    if off:
+        audit.notes.append(
+            "Where Table D differs from the files, it equals the file's line count including "
+            "its header line: " + "; ".join(off) + "."
+        )
 
 
 def _source_checks(kept: dict[str, dict], checks: dict) -> None:

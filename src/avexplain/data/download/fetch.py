@@ -7,7 +7,7 @@ Sources per dataset kind:
 - synth: rendered by `avexplain.data.datasets.synth.render`.
 - custom: linked (or copied) from `video_dir`, keeping the file's extension.
 
-The cache `data/{dataset}/videos/` is never cleared: files already there and readable are
+The cache (`paths.videos`) is never cleared: files already there and readable are
 reused, so a rerun only fetches what is still missing. Files are written under `.partial/` and
 moved into place when complete, so a killed job never leaves a half file in the cache.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import glob
+import json
 import logging
 import os
 import time
@@ -36,7 +37,7 @@ from avexplain.shards import shard_slice
 log = logging.getLogger(__name__)
 
 STATUS_COLUMNS = ["video_id", "status", "path", "reason"]
-MISSING_COLUMNS = ["video_id", "source", "reason"]
+MISSING_COLUMNS = ["video_id", "source", "stage", "reason"]
 YOUTUBE_URL = "https://www.youtube.com/watch?v={youtube_id}"
 
 Downloader = Callable[[str, float, float, Path], "Path | None"]
@@ -47,7 +48,7 @@ class Missing(Exception):
 
 
 class TooFewVideos(RuntimeError):
-    """Fewer videos than `download.min_present_fraction` could be had."""
+    """Fewer videos than `download.min_present_fraction` have a clip."""
 
 
 
@@ -295,12 +296,19 @@ def collect_missing(
     manifest_csv: str | Path,
     status_csvs: list[str | Path],
     out_csv: str | Path,
+    clip_dirs: list[str | Path] | None = None,
 ) -> pd.DataFrame:
-    """Write every missing video (manifest order) with its reason; stop when too few are present.
+    """Write every manifest video that has no clip (manifest order) with the stage it was lost
+    at (`download` or `decode`) and the reason; return the table. Never raises for too few videos:
+    the record must survive the failure that points to it, so the present-fraction check is a
+    later rule (`check_present`).
 
-    A manifest video in no status file (its shard not run) counts as missing. The table is
-    written before the present-fraction check raises, so the reasons are there to read.
+    A video in no download status file (its shard not run) is missing at `download`; with
+    `clip_dirs` (the decoded shards, each with its report.csv), a present video that failed to
+    decode, or that no report lists, is missing at `decode` with the decoder's error.
     """
+    from avexplain.data.decode import REPORT_COLUMNS, read_report  # imports PyAV: only here
+
     manifest = read_manifest(manifest_csv)
     status = pd.concat(
         [pd.read_csv(p, dtype=str, keep_default_na=False) for p in status_csvs]
@@ -311,22 +319,77 @@ def collect_missing(
     merged = manifest[["video_id", "source"]].join(by_id, on="video_id")
     merged["status"] = merged["status"].fillna("missing")
     merged["reason"] = merged["reason"].fillna("no download status (its shard was not run)")
+    merged["stage"] = "download"
+    if clip_dirs is not None:
+        reports = [read_report(Path(d) / "report.csv") for d in clip_dirs]
+        decoded = pd.concat(reports or [pd.DataFrame(columns=REPORT_COLUMNS)], ignore_index=True)
+        decoded = decoded.drop_duplicates("video_id", keep="last").set_index("video_id")
+        present = merged["status"] == "present"
+        failed = merged["video_id"].map(decoded["status"]).fillna("unreported")
+        lost = present & ~failed.isin(["ok", "repaired"])
+        errors = merged["video_id"].map(decoded["error"]).fillna("")
+        merged.loc[lost, "stage"] = "decode"
+        merged.loc[lost, "reason"] = [
+            f"decode failed: {e}" if f == "failed" else "no decode report (its shard was not decoded)"
+            for e, f in zip(errors[lost], failed[lost], strict=True)
+        ]
+        merged.loc[lost, "status"] = "missing"
     missing = merged.loc[merged["status"] != "present", MISSING_COLUMNS].reset_index(drop=True)
     _write_csv(missing, out_csv)
+    counts = missing["stage"].value_counts().to_dict()
+    log.info(
+        "%s: %d of %d videos usable; missing by stage: %s",
+        dataset,
+        len(manifest) - len(missing),
+        len(manifest),
+        counts or "none",
+    )
+    return missing
 
-    total = len(manifest)
+
+def check_present(
+    config: dict,
+    dataset: str,
+    manifest_csv: str | Path,
+    missing_csv: str | Path,
+    out_json: str | Path | None = None,
+) -> dict:
+    """Stop when fewer than `download.min_present_fraction` of the videos have a clip (or none
+    has), naming missing.csv, the most common reasons and what to do; else write `out_json`
+    (counts, fraction, threshold) and return it. Run after decoding, so a video that downloads
+    but does not decode counts as missing too."""
+    total = len(read_manifest(manifest_csv))
+    missing = pd.read_csv(missing_csv, dtype=str, keep_default_na=False)
     present = total - len(missing)
     threshold = float(config["download"]["min_present_fraction"])
-    log.info("%s: %d of %d videos present, %d missing", dataset, present, total, len(missing))
-    if total and present / total < threshold:
-        common = collections.Counter(missing["reason"]).most_common(5)
-        reasons = "\n".join(f"  {n:6d} x {reason}" for reason, n in common)
-        raise TooFewVideos(
-            f"dataset '{dataset}': only {present} of {total} videos are present "
-            f"({present / total:.1%}), below download.min_present_fraction = {threshold:g}.\n"
-            f"Most common reasons:\n{reasons}\n"
-            f"Every missing video and its reason: {out_csv}. Provide the videos (see "
-            f"docs/download.md, e.g. datasets.{dataset}.source.local_dir) or lower "
-            "download.min_present_fraction."
+    fraction = present / total if total else 1.0
+    summary = {
+        "dataset": dataset,
+        "videos": total,
+        "present": present,
+        "fraction": round(fraction, 6),
+        "min_present_fraction": threshold,
+        "missing_by_stage": {k: int(v) for k, v in missing["stage"].value_counts().items()},
+        "missing_csv": str(missing_csv),
+    }
+    if total and (present == 0 or fraction < threshold):
+        common = collections.Counter(zip(missing["stage"], missing["reason"])).most_common(5)
+        reasons = "\n".join(f"  {n:6d} x {stage}: {reason}" for (stage, reason), n in common)
+        what = (
+            "no video has a clip"
+            if present == 0
+            else f"only {present} of {total} videos have a clip ({fraction:.1%}), below "
+            f"download.min_present_fraction = {threshold:g}"
         )
-    return missing
+        raise TooFewVideos(
+            f"dataset '{dataset}': {what}.\nMost common reasons (stage: reason):\n{reasons}\n"
+            f"Every missing video with its stage and reason is in {missing_csv} (kept). "
+            f"Provide the videos (docs/download.md, e.g. datasets.{dataset}.source.local_dir), "
+            "fix what does not decode (docs/troubleshooting.md), or lower "
+            "download.min_present_fraction knowingly; then run snakemake again."
+        )
+    if out_json:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_json).write_text(json.dumps(summary, indent=1) + "\n")
+    log.info("%s: %d of %d videos have a clip (%.1f%%)", dataset, present, total, 100 * fraction)
+    return summary

@@ -9,6 +9,8 @@ that retrying cannot fix, any other exception for one worth retrying.
 
 from __future__ import annotations
 
+from avexplain.data.ffmpeg import ffmpeg_exe
+
 import logging
 import re
 from pathlib import Path
@@ -52,13 +54,7 @@ class Unavailable(RuntimeError):
 
 
 def ffmpeg_path() -> str:
-    """The ffmpeg binary: avexplain.data.ffmpeg's choice when that module exists, else the wheel's."""
-    try:
-        from avexplain.data.ffmpeg import ffmpeg_exe
-    except ImportError:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
+    """The ffmpeg binary yt-dlp cuts with: the project's choice (avexplain.data.ffmpeg)."""
     return ffmpeg_exe()
 
 
