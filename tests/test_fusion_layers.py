@@ -343,6 +343,7 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
     log-mel audio CNN, onsets on the same grid, one SGD step that moves both backbones."""
     from avexplain.data import decode
     from avexplain.data.datasets import synth
+    from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD
     from avexplain.features.onsets import clip_onsets
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -355,7 +356,7 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
         synth.render(video_id, config, tmp_path / f"{video_id}.src.mp4")
         mp4, wav = tmp_path / f"{video_id}.mp4", tmp_path / f"{video_id}.wav"
         assert decode.decode_video(tmp_path / f"{video_id}.src.mp4", mp4, wav, clip)[0] == "ok"
-        f, w = fl.load_clip(mp4, wav, clip, steps_per_second=steps)
+        f, w = tr.load_clip(mp4, wav, clip, steps_per_second=steps)
         assert f.shape == (8, 32, 32, 3) and w.shape == (4 * 16000,)
         frames.append(f)
         waves.append(w)
@@ -368,6 +369,7 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
         steps_per_second=steps,
         audio_channels=(4, 4, 8, 8, 8, 8, 16),
         frame_size=16,
+        video_normalisation=(KINETICS_MEAN, KINETICS_STD),
     )
     assert model.head.k == 1 and model.needs_onsets
     audio_stage = fl.EndToEnd(

@@ -24,8 +24,8 @@ in `avexplain.training.fusion_layers`). The loss is single-label cross-entropy s
 
 `EndToEnd` is the paper's own recipe as an option: MC3-18 (`VideoTrunk`) on raw frames at
 `steps_per_second` and the paper's audio network (`AudioCNN`) on log-mel spectrograms, trained
-with the same head; `load_clip` reads its inputs from a canonical clip, `recipe` describes a
-model for metrics.json. docs/fusion_layers.md
+with the same head (`avexplain.training.fusion_layers.load_clip` reads its inputs from a
+canonical clip); `recipe` describes a model for metrics.json. docs/fusion_layers.md
 lists every choice the paper leaves open."""
 
 from __future__ import annotations
@@ -40,8 +40,6 @@ import torchaudio
 import torchvision
 from torch import nn
 
-from avexplain.data.clips import read_frames, read_wave
-from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD, segment_frame_indices
 from avexplain.names import FUSION_LAYER_MODELS, FUSION_LAYERS
 
 LAYERS = FUSION_LAYERS  # continuous, instant, onset, visual, audio: the order of layer_logits
@@ -255,27 +253,31 @@ def single_labels(
 # ----------------------------------------------------------------------------- end to end
 
 
-def step_frame_indices(fps: int, segments: int, steps_per_second: int) -> np.ndarray:
-    """Indices of the clip frames sampled at `steps_per_second` (centred bins), T * steps."""
-    within = segment_frame_indices(fps, steps_per_second)
-    return (np.arange(segments)[:, None] * fps + within).ravel()
-
-
 class VideoTrunk(nn.Module):
     """MC3-18 without its classifier: its 3-D stem and first block keep the temporal stride at
     1 and its later blocks convolve space only, so F input frames give F feature steps,
     spatially averaged to (B, F, 512). Frames (B, F, H, W, 3) uint8 are resized to `side`
-    (112, the paper's; None keeps the clip's size)."""
+    (112, the paper's; None keeps the clip's size) and normalised with `normalisation`, the
+    per-channel (mean, std) of the weights (Kinetics': features.backbones.KINETICS_MEAN/STD;
+    passed in, since the networks import no stage module)."""
 
-    def __init__(self, state_dict: dict | None = None, side: int | None = 112):
+    def __init__(
+        self,
+        state_dict: dict | None = None,
+        side: int | None = 112,
+        normalisation: tuple[Sequence[float], Sequence[float]] | None = None,
+    ):
         super().__init__()
         net = torchvision.models.video.mc3_18(weights=None)
         if state_dict is not None:
             net.load_state_dict(state_dict, strict=True)
         self.body = nn.Sequential(net.stem, net.layer1, net.layer2, net.layer3, net.layer4)
         self.side = side
-        self.register_buffer("mean", torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1))
-        self.register_buffer("std", torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1))
+        if normalisation is None:
+            raise ValueError("VideoTrunk needs the (mean, std) its weights were trained with")
+        mean, std = normalisation
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1, 1))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, f, h, w, _ = frames.shape
@@ -371,6 +373,7 @@ class EndToEnd(nn.Module):
         video_state_dict: dict | None = None,
         audio_channels: Sequence[int] = AUDIO_CHANNELS,
         frame_size: int | None = 112,
+        video_normalisation: tuple[Sequence[float], Sequence[float]] | None = None,
     ):
         super().__init__()
         cfg = {**DEFAULTS, **(cfg or {}), "embed_dim": 512, "project": False}
@@ -379,7 +382,11 @@ class EndToEnd(nn.Module):
         layers = REGISTRY[head]
         self.head = FusionLayers(cfg, 512, 512, num_classes, steps, layers)
         self.head.name = head
-        self.video = VideoTrunk(video_state_dict, frame_size) if self.head.uses_visual else None
+        self.video = (
+            VideoTrunk(video_state_dict, frame_size, video_normalisation)
+            if self.head.uses_visual
+            else None
+        )
         self.audio = (
             AudioCNN(steps_per_second, sample_rate, audio_channels)
             if self.head.uses_audio
@@ -411,17 +418,6 @@ class EndToEnd(nn.Module):
             source = next((getattr(m, part) for m in trained if getattr(m, part) is not None), None)
             if mine is not None and source is not None:
                 mine.load_state_dict(source.state_dict())
-
-
-def load_clip(
-    video_path, wav_path, clip: dict, steps_per_second: int = 10
-) -> tuple[np.ndarray, np.ndarray]:
-    """A canonical clip's frames at `steps_per_second` (T*s, size, size, 3) uint8 and its wave
-    (T * sample_rate,) float32, the inputs of `EndToEnd` (clip: the config's clip section)."""
-    t, fps, sr = int(clip["segments"]), int(clip["fps"]), int(clip["sample_rate"])
-    keep = step_frame_indices(fps, t, steps_per_second)
-    frames = read_frames(video_path, t * fps, int(clip["size"]), keep)
-    return frames, read_wave(wav_path, t * sr, sr)
 
 
 def recipe(model: nn.Module, time_step_s: float = 1.0) -> dict:

@@ -1,6 +1,6 @@
 """Tables 1-4 of the event-specific fusion layers paper (shared/papers/003_*) and the
 per-category bar figure of its modality bias, from the aggregated metrics.json of the four
-models (results/{dataset}/fusion_layers/{model}/metrics.json).
+models (`avexplain.paths.fusion_metrics`).
 
 - Table 1: video accuracy of Uni-Audio, Uni-Vision, Naive AV and the vote over the five layers;
   ours (paper) for AVE and LLP, and the paired intervals of the claims (Naive AV against each

@@ -305,8 +305,6 @@ class ClipSplit:
         return len(self.rows)
 
     def __getitem__(self, index):
-        from avexplain.models.fusion_layers import load_clip
-
         rows = [self.rows[i] for i in np.asarray(index).ravel()]
         frames, waves = zip(
             *(load_clip(mp4, wav, self.clip, self.steps) for _, mp4, wav in rows),
@@ -317,6 +315,27 @@ class ClipSplit:
             torch.from_numpy(np.stack(waves)),
             self.onsets[index],
         )
+
+
+def step_frame_indices(fps: int, segments: int, steps_per_second: int) -> np.ndarray:
+    """Indices of the clip frames sampled at `steps_per_second` (centred bins), T * steps."""
+    from avexplain.features.backbones import segment_frame_indices
+
+    within = segment_frame_indices(fps, steps_per_second)
+    return (np.arange(segments)[:, None] * fps + within).ravel()
+
+
+def load_clip(
+    video_path, wav_path, clip: dict, steps_per_second: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """A canonical clip's frames at `steps_per_second` (T*s, size, size, 3) uint8 and its wave
+    (T * sample_rate,) float32, the inputs of `EndToEnd` (clip: the config's clip section)."""
+    t, fps, sr = int(clip["segments"]), int(clip["fps"]), int(clip["sample_rate"])
+    from avexplain.data.clips import read_frames, read_wave
+
+    keep = step_frame_indices(fps, t, steps_per_second)
+    frames = read_frames(video_path, t * fps, int(clip["size"]), keep)
+    return frames, read_wave(wav_path, t * sr, sr)
 
 
 def clip_splits(config: dict, dataset: str, clips_dirs, root=".") -> dict:
@@ -470,6 +489,7 @@ def train_seed(
     onset shards) or the canonical clips (`clips_dirs`; backbones carried from the audio and
     vision stages to the audio-visual models, as the paper trains them)."""
     from avexplain.devices import pick_device
+    from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD
     from avexplain.models import fusion_layers as fl
     from avexplain.provenance import code_version
     from avexplain.training.train import make_deterministic
@@ -501,6 +521,7 @@ def train_seed(
                 sample_rate=int(config["clip"]["sample_rate"]),
                 audio_channels=e2e["audio_channels"],
                 frame_size=e2e["frame_size"],
+                video_normalisation=(KINETICS_MEAN, KINETICS_STD),
             )
             model.load_backbones(*trained.values())  # the paper's stages: A, V, then A+V
             dims = {"num_classes": len(classes), "steps_per_second": e2e["steps_per_second"]}
