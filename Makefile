@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= 2
 
-.PHONY: demo test install lint format clean-results
+.PHONY: demo demo-families test install lint format clean-results
 
 install: $(STAMP)
 
@@ -20,6 +20,15 @@ demo: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) demo
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \
 		--report results/report.html demo
+
+# The demo plus the other papers' model families on synth: the AVE paper's localization family,
+# the AV-transformer and the event-specific fusion layers (VGG-19 and MC3-18 are extracted too).
+FAMILIES_ON_SYNTH := 'localization={datasets: [synth]}' 'fusion_layers={datasets: [synth]}'
+demo-families: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \
+		--config $(FAMILIES_ON_SYNTH) -- demo
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \
+		--config $(FAMILIES_ON_SYNTH) --report results/report.html -- demo
 
 # The whole suite, the Snakemake linter and the formatter check.
 test: $(STAMP)

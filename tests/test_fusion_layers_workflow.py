@@ -1,5 +1,6 @@
 """The fusion layers in the pipeline (docs/fusion_layers.md): on the demo-sized synth run (the
-synth_run fixture, shared with the STAN acceptance tests), onsets, MC3-18 extraction, the four
+synth_run fixture, shared with the STAN acceptance tests; opt-in with AVEXPLAIN_FAMILY_RUNS=1, as
+avexplain.testing.workflow.build_families says), onsets, MC3-18 extraction, the four
 models over three seeds and Tables 1-4; and the end-to-end recipe on a tiny synth run on CPU.
 
 Acceptance (issue 14): Naive AV beats both single-stream baselines on synth, on the mean over
@@ -17,7 +18,7 @@ import yaml
 from avexplain import paths
 from avexplain.data.datasets import synth
 from avexplain.names import FUSION_LAYER_MODELS, FUSION_LAYER_TABLES
-from avexplain.testing.workflow import snakemake, tiny_workflow
+from avexplain.testing.workflow import build_families, snakemake, tiny_workflow
 
 pytestmark = pytest.mark.slow
 TARGETS = [paths.table(t) for t in FUSION_LAYER_TABLES]
@@ -25,8 +26,7 @@ TARGETS = [paths.table(t) for t in FUSION_LAYER_TABLES]
 
 @pytest.fixture(scope="module")
 def fusion_run(synth_run):
-    snakemake(synth_run, *TARGETS, timeout=3600)
-    return synth_run
+    return build_families(synth_run, *TARGETS)
 
 
 @pytest.fixture(scope="module")

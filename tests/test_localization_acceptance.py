@@ -1,6 +1,7 @@
 """Acceptance tests of the localization families on the demo-sized synth run (the synth_run
-fixture, built with the repository's configuration as `make demo` builds it; this module runs on
-the same pytest-xdist worker as tests/test_synth_acceptance.py, so the run is built once).
+fixture, with the families added as `make demo-families` adds them; opt-in with
+AVEXPLAIN_FAMILY_RUNS=1, see avexplain.testing.workflow.build_families; this module runs on the
+same pytest-xdist worker as tests/test_synth_acceptance.py, so the run is built once).
 
 Every "A beats B" claim is on the mean over seeds, with a paired bootstrap interval over test
 videos (each video's segment accuracy averaged over the seeds), and printed beside its control
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 
 from avexplain import names, paths
+from avexplain.tables import localization as avloctables
+from avexplain.testing.workflow import build_families
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +53,8 @@ def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, 
 
 @pytest.fixture(scope="module")
 def run(synth_run):
-    return synth_run
+    tables = [*avloctables.TABLES, avloctables.POINTING_TABLE]
+    return build_families(synth_run, *(paths.table(t) for t in tables))
 
 
 def _anchor(run, family, model):

@@ -119,7 +119,7 @@ STAGE_TARGETS.append(
                 for family, model in names.LOCALIZATION_ATTENTION.values()
             ],
         ]
-        if dataset == "synth"
+        if dataset == "synth" and dataset in avlocruns.datasets(config)
         else []
     )
 )

@@ -161,7 +161,7 @@ STAGE_TARGETS.append(
             *(paths.table(t) for t in avloctables.TABLES),
             *([paths.table(avloctables.POINTING_TABLE)] if dataset == "synth" else []),
         ]
-        if dataset in avloctables.datasets(config)
+        if dataset in avlocruns.datasets(config)
         else []
     )
 )
@@ -195,8 +195,8 @@ for table in avloctables.TABLES:
             "../../envs/avexplain.yaml"
         params:
             table=table,
-            datasets=avloctables.datasets(config),
-            provenance=provenance_caption(avloctables.datasets(config)),
+            datasets=avlocruns.datasets(config),
+            provenance=provenance_caption(avlocruns.datasets(config)),
         script:
             "../scripts/localization_table.py"
 

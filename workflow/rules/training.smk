@@ -56,9 +56,9 @@ rule aggregate_seeds:
 # --- the localization families (docs/localization.md, "Pipeline") -------------------------
 # One job per dataset x group x seed trains every model of the group
 # (avexplain.names.LOCALIZATION_GROUPS) on features read once; each model's seeds are then
-# aggregated into results/{dataset}/{family}/{model}/metrics.json (one job per group). Datasets without segment
-# labels have no such targets, and asking one of them fails at planning time naming the dataset.
-from avexplain.data.segment_labels import has_segment_labels
+# aggregated into results/{dataset}/{family}/{model}/metrics.json (one job per group). Built for
+# the run datasets in localization.datasets; a dataset without segment labels asked for fails at
+# planning time, naming the dataset.
 from avexplain.training import localization_runs as avlocruns
 
 STAGE_TARGETS.append(
@@ -67,7 +67,7 @@ STAGE_TARGETS.append(
             paths.localization_metrics(dataset, family, model)
             for family, model in avlocruns.planned_models(config, dataset)
         ]
-        if has_segment_labels(config, dataset)
+        if dataset in avlocruns.datasets(config)
         else []
     )
 )

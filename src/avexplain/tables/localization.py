@@ -20,9 +20,9 @@ import pandas as pd
 import yaml
 
 from avexplain import names, paths
-from avexplain.data.segment_labels import has_segment_labels
 from avexplain.tables import writer
 from avexplain.tables.writer import DASH, Table, number
+from avexplain.training.localization_runs import datasets
 
 DAGGER = "†"
 DATASET_NAMES = {"ave": "AVE", "synth": "synth"}
@@ -269,11 +269,6 @@ LAYOUTS = {
 }
 TABLES = list(LAYOUTS)
 REPORT_CATEGORY = {"avel": "AVE paper", "avt": "AV-transformer paper"}
-
-
-def datasets(config: dict) -> list[str]:
-    """The run datasets a localization table covers: those with segment labels."""
-    return [d for d in config["run_datasets"] if has_segment_labels(config, d)]
 
 
 def models(table: str) -> list[tuple[str, str]]:

@@ -74,6 +74,12 @@ def trained_files(dataset: str, family: str, model: str, seeds) -> list[str]:
     return [paths.localization_trained(dataset, family, model, s) for s in seeds]
 
 
+def datasets(config: dict) -> list[str]:
+    """The run datasets the localization families are built for: those of
+    `localization.datasets` (which must have segment labels: planned_models checks it)."""
+    return [d for d in config["localization"]["datasets"] if d in config["run_datasets"]]
+
+
 def planned_models(config: dict, dataset: str, groups=None) -> list[tuple[str, str]]:
     """(family, model) of every trained model of `groups` (default all), after checking at
     planning time that `dataset` has segment labels (SegmentLabelsMissing names it)."""
