@@ -34,7 +34,7 @@ def outputs(folder: Path) -> dict:
 def test_input_files(config):
     ave = manifest.input_files(config, "ave")
     llp = manifest.input_files(config, "llp")
-    assert ave[0] == "resources/datasets/ave/Annotations.txt" and len(ave) == 4
+    assert ave[0] == "resources/datasets/ave/Annotations.txt" and len(ave) == 7  # + the cml split
     assert len(llp) == 6 and "resources/datasets/llp/AVVP_eval_visual.csv" in llp
     assert manifest.input_files(config, "avr") == [*ave, *llp, "resources/avr_class_map.yaml"]
     assert manifest.input_files(config, "synth") == []
