@@ -58,6 +58,12 @@ def _perturbation(synth_run):
     return {r["claim"]: r for r in comparisons.perturbation_evidence(record, "stan", DRAWS)}
 
 
+@pytest.mark.xfail(
+    reason="measured: STAN's relevant mask covers ~90 % of cells and matters no more than a "
+    "same-size random mask (docs/explanations.md, 'What STAN can and cannot show here'); the "
+    "assertion is kept as it is, and an unexpected pass is reported (XPASS)",
+    strict=False,
+)
 def test_stan_relevant_features_matter_more_than_random_ones(synth_run):
     row = _perturbation(synth_run)["stan: relevant > same-size random"]
     assert row["holds"], row
