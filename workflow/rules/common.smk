@@ -61,13 +61,16 @@ def targets_for(datasets):
     return [t for d in datasets for stage in STAGE_TARGETS for t in stage(d)]
 
 
-def train_seeds(dataset):
-    return avconfig.section_for(config, "train", dataset)["seeds"]
+def train_seeds(dataset, model):
+    """The seeds `model` is trained with on `dataset` (train.single_seed_models: the first)."""
+    settings = avconfig.section_for(config, "train", dataset)
+    seeds = settings["seeds"]
+    return seeds[:1] if model in settings.get("single_seed_models", []) else seeds
 
 
 def explained(dataset, model, name):
-    """A file of the trained model that is explained: the one of the dataset's first seed."""
-    return paths.trained(dataset, model, train_seeds(dataset)[0], name)
+    """A file of the trained model that is explained: the one of its first seed."""
+    return paths.trained(dataset, model, train_seeds(dataset, model)[0], name)
 
 
 def model_inputs(wildcards):
@@ -91,7 +94,7 @@ def model_inputs(wildcards):
 def explain_inputs(wildcards):
     """model_inputs plus the explained model's checkpoints and test predictions, one of each
     training seed (the explanation's evidence is the mean over seeds)."""
-    seeds = train_seeds(wildcards.dataset)
+    seeds = train_seeds(wildcards.dataset, wildcards.model)
     return {
         **model_inputs(wildcards),
         "checkpoint": [
