@@ -42,7 +42,11 @@ def pytest_collection_modifyitems(config, items):
 # run is built once. (pytest-xdist's own xdist_group marks do not take with pytest 9.2.)
 TINY_RUN_MODULES = ("test_determinism.py", "slurm/test_slurm.py")
 # Modules that read the demo-sized synth run (session fixture synth_run): likewise one worker.
-SYNTH_RUN_MODULES = ("test_synth_acceptance.py", "test_localization_acceptance.py")
+SYNTH_RUN_MODULES = (
+    "test_synth_acceptance.py",
+    "test_localization_acceptance.py",
+    "test_fusion_layers_workflow.py",
+)
 
 
 @pytest.hookimpl(optionalhook=True)

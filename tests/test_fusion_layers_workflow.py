@@ -25,8 +25,8 @@ TARGETS = [paths.table(t) for t in FUSION_LAYER_TABLES]
 
 
 @pytest.fixture(scope="module")
-def fusion_run(synth_run):
-    return build_families(synth_run, *TARGETS)
+def fusion_run(request):
+    return build_families(request, *TARGETS)
 
 
 @pytest.fixture(scope="module")

@@ -52,9 +52,9 @@ def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, 
 
 
 @pytest.fixture(scope="module")
-def run(synth_run):
+def run(request):
     tables = [*avloctables.TABLES, avloctables.POINTING_TABLE]
-    return build_families(synth_run, *(paths.table(t) for t in tables))
+    return build_families(request, *(paths.table(t) for t in tables))
 
 
 def _anchor(run, family, model):

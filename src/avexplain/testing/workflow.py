@@ -103,9 +103,11 @@ FAMILIES_ON_SYNTH = ("localization={datasets: [synth]}", "fusion_layers={dataset
 FAMILY_RUNS_ENV = "AVEXPLAIN_FAMILY_RUNS"
 
 
-def build_families(root: Path, *targets: str) -> Path:
-    """Build the families' `targets` in the synth run at `root`, or skip the calling test."""
+def build_families(request, *targets: str) -> Path:
+    """Build the families' `targets` in the session's synth run (the `synth_run` fixture, asked
+    for only then: a skipped module must not build it), or skip the calling test."""
     if os.environ.get(FAMILY_RUNS_ENV) != "1":
         pytest.skip(f"the families' synth runs are opt-in: set {FAMILY_RUNS_ENV}=1")
+    root = request.getfixturevalue("synth_run")
     snakemake(root, "--config", *FAMILIES_ON_SYNTH, "--", *targets, timeout=3600)
     return root
