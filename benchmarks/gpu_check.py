@@ -265,7 +265,9 @@ def compare_perturbation(a: Path, b: Path, name: str) -> list[str]:
         return problems
     draws, levels = ra["draws"], ra["noise_variances"]
     for mask, per_video in ra["tvd_per_video"].items():
-        x, y = np.asarray(per_video, float), np.asarray(rb["tvd_per_video"][mask], float)
+        # (seeds, videos, levels) or (videos, levels): every seed's video is one sample
+        x = np.asarray(per_video, float).reshape(-1, len(levels))
+        y = np.asarray(rb["tvd_per_video"][mask], float).reshape(-1, len(levels))
         videos = x.shape[0]
         for k, level in enumerate(levels):
             ma, mb = float(x[:, k].mean()), float(y[:, k].mean())
