@@ -353,7 +353,7 @@ def parse_train(text: str) -> dict:
 
 
 def parse_perturb(text: str) -> dict[str, float]:
-    found = re.search(r"ratio b/a: ([\d.]+)x", text)
+    found = re.search(r"ratio b/a(?: per mask)?: ([\d.]+)x", text)
     if not found:
         raise ValueError("no ratio in benchmarks/perturb.py's output")
     return {"loop/ours": float(found.group(1))}

@@ -138,8 +138,23 @@ def test_benchmark_outputs_become_ratios_and_targets():
     train = 'noise\n{\n "videos": 32,\n "train_over_read": 0.81\n}\n'
     assert gpu_check.parse_train(train) == {"videos": 32, "train_over_read": 0.81}
     assert gpu_check.parse_perturb("(a) ours: 1 s   ratio b/a: 21.5x") == {"loop/ours": 21.5}
+    per_mask = "(a) ours: 0.11 s (4 masks)   (b) plain loop: 0.02 s   ratio b/a per mask: 0.4x"
+    assert gpu_check.parse_perturb(per_mask) == {"loop/ours": 0.4}
     with pytest.raises(ValueError):
         gpu_check.parse_perturb("Traceback ...")
+
+
+def test_the_perturbation_benchmark_prints_what_the_check_parses():
+    """The benchmark's own output at the rehearsal's size, so a change of its wording fails here."""
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "perturb.py"), "--device", "cpu", "--videos", "1"]
+        + "--levels 2 --draws 2 --h 2 --dv 8 --da 4 --classes 2".split(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert gpu_check.parse_perturb(proc.stdout)["loop/ours"] >= 0
 
 
 @pytest.mark.slow
