@@ -39,7 +39,8 @@ rule train_model:
 rule aggregate_seeds:
     input:
         lambda wc: [
-            paths.trained(wc.dataset, wc.model, s) for s in train_seeds(wc.dataset, wc.model)
+            paths.trained(wc.dataset, wc.model, s)
+            for s in train_seeds(wc.dataset, wc.model)
         ],
     output:
         metrics=paths.metrics(),
