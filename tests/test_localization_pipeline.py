@@ -24,18 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """Random vgg19/vggish stores of 40 videos, each with one audio-visual event."""
+    """Random stores of 40 videos (the family's synth visual backbone and VGGish), each with
+    one audio-visual event."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["localization"]["overrides"]["synth"].update(epochs=2, batch_size=8, seeds=[0, 1])
     root = stores.write_dataset(
         tmp_path_factory.mktemp("loc"), num_videos=40, num_classes=3, grid=(2, 2),
-        visual_dim=16, audio_dim=8, visual_backbone="vgg19",
+        visual_dim=16, audio_dim=8,
+        visual_backbone=runs.settings_for(config, "synth")["visual_backbone"],
     )  # fmt: skip
     manifest = root / paths.manifest("synth")
     frame = pd.read_csv(manifest, keep_default_na=False)
     events = [json.dumps([[lab, i % 4, i % 4 + 4]]) for i, lab in enumerate(frame["labels"])]
     frame["audio_events"] = frame["visual_events"] = events
     frame.to_csv(manifest, index=False)
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["localization"]["overrides"]["synth"].update(epochs=2, batch_size=8, seeds=[0, 1])
     return root, config
 
 
@@ -49,7 +51,8 @@ def test_group_job_writes_every_model_and_the_table(dataset, tmp_path):
     )
     assert 0 <= record["test"]["accuracy"] <= 100
     assert {"all_background", "majority"} <= set(record["anchors"])
-    assert record["provenance"]["features"]["vgg19"]["backbone"] == "vgg19"
+    maps = runs.settings_for(config, "synth")["visual_backbone"]
+    assert record["provenance"]["features"][maps]["backbone"] == maps
     assert len(record["provenance"]["weights_sha256"]) == 64
     pred = np.load(
         root / paths.localization_trained("synth", "avel", "av_att", 0, "predictions.npz")

@@ -241,13 +241,15 @@ def _avt_grid():
 
 # --- localization training jobs (workflow/rules/training.smk, avexplain.training.localization_runs)
 # Supplementary Table 2 of the AVE paper: the V and A+V networks on other visual features (MC3-18
-# standing in for C3D, alone or concatenated with the GAP VGG-19 vector); name -> (network,
-# visual backbones). Its rows A, V_s and AV_s are Table 1's a, v and av.
+# standing in for C3D, alone or concatenated with the GAP vector of the family's own maps,
+# `localization.visual_backbone`: VGG-19 in the paper); name -> (network, visual backbones),
+# FAMILY_MAPS standing for that backbone. Its rows A, V_s and AV_s are Table 1's a, v and av.
+FAMILY_MAPS = "family_maps"
 AVEL_SUPP2 = {
     "v_c3d": ("v", ("mc3_18",)),
     "av_c3d": ("av", ("mc3_18",)),
-    "v_s_c3d": ("v", ("vgg19", "mc3_18")),
-    "av_s_c3d": ("av", ("vgg19", "mc3_18")),
+    "v_s_c3d": ("v", (FAMILY_MAPS, "mc3_18")),
+    "av_s_c3d": ("av", (FAMILY_MAPS, "mc3_18")),
 }
 # AV-transformer models that are AVEL-family networks (pinned parameter for parameter by
 # tests/test_avt.py): trained once, under the avel family, and read from there by its tables.

@@ -197,7 +197,12 @@ def _build(family, model_name, settings, dims):
 
 def _backbones(group, model_name, settings):
     if group == "avel_supp2":
-        return (names.AVEL_SUPP2[model_name][1], settings["audio_backbone"])
+        visual = names.AVEL_SUPP2[model_name][1]
+        maps = settings["visual_backbone"]
+        return (
+            tuple(maps if b == names.FAMILY_MAPS else b for b in visual),
+            settings["audio_backbone"],
+        )
     return ((settings["visual_backbone"],), settings["audio_backbone"])
 
 
