@@ -603,8 +603,11 @@ def main(argv=None) -> int:
     if args.cpu:  # toy sizes: every code path, seconds each
         extract_args = "--n 1 --n-audio 2 --segments 1 --size 64 --frames 1 --repeats 1"
         extract_args += " --workers 1 --no-rss --batch-size 16"
-        train_args = f"--scale {args.train_scale or 0.001} --batch-size 8 --workers 2"
-        perturb_args = "--videos 1 --levels 2 --draws 10 --h 2 --dv 64 --da 16 --classes 4"
+        # 8 videos in 2 batches of 4: streaming still overlaps a read with a step
+        train_args = f"--scale {args.train_scale or 0.0006} --batch-size 4 --workers 2"
+        # a 2x2 map of 16 channels, 4 draws: the batched and per-draw paths both run (the
+        # ratio is not enforced on the CPU)
+        perturb_args = "--videos 1 --levels 2 --draws 4 --h 2 --dv 16 --da 8 --classes 4"
     else:  # issue 15's GPU sizes
         extract_args = "--n 64 --n-audio 512 --frames 16"
         train_args = f"--scale {args.train_scale or 1} --threads {min(args.cores, 16)}"

@@ -1,8 +1,10 @@
 """Event-specific fusion layers: each layer's pooling, the baselines, the loss, the seeded label
 draw, the vote, the multi-label set, modality bias, unique-correct counts, the plateau schedule
-and a tiny end-to-end step from rendered synth clips."""
+a tiny end-to-end step from rendered synth clips, and (slow) the end-to-end recipe through the
+DAG on a tiny synth run (docs/fusion_layers.md)."""
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from avexplain import paths
 from avexplain.models import fusion_layers as fl
+from avexplain.testing.workflow import snakemake, tiny_workflow
 from avexplain.training import fusion_layers as tr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -398,3 +402,26 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
     for prefix in ("video.body.0", "audio.convs.0", "head.classifiers.onset"):
         key = next(k for k in after if k.startswith(prefix) and k.endswith("weight"))
         assert not torch.equal(before[key], after[key]), key
+
+
+@pytest.mark.slow
+def test_end_to_end_recipe_runs_a_tiny_synth_run_on_cpu(tmp_path):
+    """recipe: end_to_end through the DAG: MC3-18 and the audio CNN trained from the clips
+    (tiny grid and widths), the four models in the paper's stage order, outputs say so."""
+    root = tiny_workflow(tmp_path)
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    # the 4 videos in one shard: one download and one decode job (the shards are not checked)
+    config["datasets"]["synth"]["shard_size"] = 4
+    fusion = config["fusion_layers"]
+    fusion.update(recipe="end_to_end", seeds=[0], device="cpu")
+    fusion["end_to_end"].update(
+        steps_per_second=2, frame_size=16, audio_channels=[4, 4, 8, 8, 8, 8, 16], batch_size=2
+    )
+    fusion["overrides"] = {"synth": {"train": {"epochs": 1, "batch_size": 2}}}
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake(root, paths.fusion_metrics("synth", "fusion_layers"))
+    assert not (root / "features/synth/mc3_18.zarr").exists()  # read the clips, not the stores
+    record = json.loads((root / paths.fusion_metrics("synth", "fusion_layers")).read_text())
+    assert record["recipe"]["recipe"] == "end_to_end"
+    assert record["recipe"]["time_steps"] == 8 and record["recipe"]["time_step_s"] == 0.5
+    assert 0 <= record["mean"]["top1"] <= 100

@@ -1,7 +1,8 @@
 """The fusion layers in the pipeline (docs/fusion_layers.md): on the demo-sized synth run (the
 synth_run fixture, shared with the STAN acceptance tests; opt-in with AVEXPLAIN_FAMILY_RUNS=1, as
 avexplain.testing.workflow.build_families says), onsets, MC3-18 extraction, the four
-models over three seeds and Tables 1-4; and the end-to-end recipe on a tiny synth run on CPU.
+models over three seeds and Tables 1-4. (The end-to-end recipe's tiny synth run through the DAG
+is in tests/test_fusion_layers.py, off the pytest-xdist worker that builds the synth run.)
 
 Acceptance (issue 14): Naive AV beats both single-stream baselines on synth, on the mean over
 seeds with a paired bootstrap interval above zero (synth's neighbouring classes share a sound or
@@ -18,7 +19,7 @@ import yaml
 from avexplain import paths
 from avexplain.data.datasets import synth
 from avexplain.names import FUSION_LAYER_MODELS, FUSION_LAYER_TABLES
-from avexplain.testing.workflow import build_families, snakemake, tiny_workflow
+from avexplain.testing.workflow import build_families
 
 pytestmark = pytest.mark.slow
 TARGETS = [paths.table(t) for t in FUSION_LAYER_TABLES]
@@ -92,23 +93,3 @@ def test_stored_onset_masks_match_the_rendered_sound_onsets(fusion_run):
                         starts += 1
                         flagged += bool(mask[sound.onset])
     assert starts > 200 and flagged / starts >= 0.97, (flagged, starts)
-
-
-def test_end_to_end_recipe_runs_a_tiny_synth_run_on_cpu(tmp_path):
-    """recipe: end_to_end through the DAG: MC3-18 and the audio CNN trained from the clips
-    (tiny grid and widths), the four models in the paper's stage order, outputs say so."""
-    root = tiny_workflow(tmp_path)
-    config = yaml.safe_load((root / "config.yaml").read_text())
-    fusion = config["fusion_layers"]
-    fusion.update(recipe="end_to_end", seeds=[0], device="cpu")
-    fusion["end_to_end"].update(
-        steps_per_second=2, frame_size=16, audio_channels=[4, 4, 8, 8, 8, 8, 16], batch_size=2
-    )
-    fusion["overrides"] = {"synth": {"train": {"epochs": 1, "batch_size": 2}}}
-    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    snakemake(root, paths.fusion_metrics("synth", "fusion_layers"))
-    assert not (root / "features/synth/mc3_18.zarr").exists()  # read the clips, not the stores
-    record = json.loads((root / paths.fusion_metrics("synth", "fusion_layers")).read_text())
-    assert record["recipe"]["recipe"] == "end_to_end"
-    assert record["recipe"]["time_steps"] == 8 and record["recipe"]["time_step_s"] == 0.5
-    assert 0 <= record["mean"]["top1"] <= 100
