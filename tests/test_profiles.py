@@ -93,13 +93,15 @@ def test_slurm_profile_plans_the_full_reproduction(tmp_path):
 
 def test_snakefile_parses_without_importing_torch():
     """Every Snakemake process parses the Snakefile (the planner, and on a cluster every job):
-    importing torch there would cost seconds per process."""
+    importing torch (or sklearn) there would cost seconds per process."""
     code = (
         "import sys\nfrom snakemake.cli import main\n"
         "try:\n    main(['--list', '--quiet'])\nexcept SystemExit:\n    pass\n"
-        "print('torch loaded' if 'torch' in sys.modules else 'no torch')"
+        "print('torch loaded' if 'torch' in sys.modules else 'no torch')\n"
+        "print('sklearn loaded' if 'sklearn' in sys.modules else 'no sklearn')"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip().splitlines()[-1] == "no torch"
+    assert out.strip().splitlines()[-2] == "no torch"
+    assert out.strip().splitlines()[-1] == "no sklearn"  # with scipy, seconds per process too

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 THRESHOLD = 0.5
 
@@ -52,6 +51,9 @@ def per_video_auc(attention: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
     Per video, not pooled over videos: pooling rewards attention that is merely higher in
     videos with longer events (a per-video constant scores above 0.5 pooled)."""
+    # sklearn here, not at module level: tables.smk imports this module at Snakefile parse time
+    from sklearn.metrics import roc_auc_score
+
     out = np.full(len(masks), np.nan)
     for i, (att, y) in enumerate(zip(attention, masks, strict=True)):
         if 0 < y.sum() < len(y):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import label_ranking_average_precision_score
 
 from avexplain.names import UNIMODAL
 from avexplain.provenance import record_provenance
@@ -68,6 +67,9 @@ def _row(claim: str, metric: str, expect: str, diff, draws: int, seed: int) -> d
 
 def per_video_map(predictions) -> np.ndarray:
     """Label-ranking AP of every test video (percent), the per-video terms of the mAP."""
+    # sklearn here, not at module level: tables.smk imports this module at Snakefile parse time
+    from sklearn.metrics import label_ranking_average_precision_score
+
     pred = np.load(predictions, allow_pickle=False)
     targets, scores = pred["targets"].astype(int), pred["scores"].astype(float)
     return np.array([
