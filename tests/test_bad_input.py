@@ -135,6 +135,34 @@ def test_decode_failures_join_missing_csv_and_the_check_runs_after_decode(tmp_pa
     assert json.loads((tmp_path / "present.json").read_text())["present"] == 1
 
 
+def test_identical_clips_in_two_splits_are_reported_by_the_present_check(tmp_path, config, caplog):
+    """AVE/LLP: byte-identical canonical clips in different splits are listed in present.json
+    and the log (not dropped: the splits are the papers'); copies within one split are not."""
+    manifest = _manifest(tmp_path / "manifest.csv", ["v0", "v1", "v2", "v3", "v4"])
+    frame = pd.read_csv(manifest)
+    frame["split"] = ["train", "test", "train", "val", "val"]
+    frame.to_csv(manifest, index=False)
+    out = tmp_path / "missing.csv"
+    pd.DataFrame(columns=["video_id", "source", "stage", "reason"]).to_csv(out, index=False)
+    shards = [tmp_path / "clips" / "shard-000", tmp_path / "clips" / "shard-001"]
+    for d in shards:
+        d.mkdir(parents=True)
+    contents = {"v0": b"same video", "v1": b"same video", "v2": b"other video", "v3": b"twin"}
+    contents["v4"] = b"twin"  # v3 and v4 are copies, but both in val
+    for i, (video, data) in enumerate(contents.items()):
+        (shards[i % 2] / f"{video}.mp4").write_bytes(data)
+    (shards[0] / "x9.mp4").write_bytes(b"same video")  # not in the manifest: ignored
+    summary = fetch.check_present(
+        config, "ave", manifest, out, tmp_path / "present.json", clip_dirs=shards
+    )
+    (group,) = summary["duplicates_across_splits"]
+    assert group["videos"] == {"v0": "train", "v1": "test"}
+    assert json.loads((tmp_path / "present.json").read_text())["duplicates_across_splits"] == [
+        group
+    ]
+    assert "identical clips in different splits" in caplog.text and "v1" in caplog.text
+
+
 def test_when_every_video_fails_the_error_points_to_the_report(tmp_path, config):
     config["download"]["min_present_fraction"] = 0.0  # even with no threshold at all
     manifest = _manifest(tmp_path / "manifest.csv", ["v0", "v1"])

@@ -38,6 +38,22 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def identical_groups(paths) -> dict[str, list[Path]]:
+    """sha256 -> the files (two or more) with exactly that content. Only files of a size shared
+    with another are hashed, so a folder without copies costs one stat per file; empty files
+    are no videos (the download stage reports them), not copies of each other."""
+    by_size: dict[int, list[Path]] = {}
+    for path in map(Path, paths):
+        if path.is_file() and path.stat().st_size:
+            by_size.setdefault(path.stat().st_size, []).append(path)
+    groups: dict[str, list[Path]] = {}
+    for same_size in by_size.values():
+        if len(same_size) > 1:
+            for path in same_size:
+                groups.setdefault(sha256(path), []).append(path)
+    return {digest: files for digest, files in sorted(groups.items()) if len(files) > 1}
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename, so a reader (or a killed
     job) never sees half a file."""

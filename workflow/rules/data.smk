@@ -102,6 +102,8 @@ rule check_present:
     input:
         manifest=paths.manifest("{media}"),
         missing=paths.missing(),
+        # identical clips in different splits are reported (present.json, the log)
+        clips=lambda wc: [paths.clips(wc.media, s) for s in shards(wc.media)],
     output:
         present=paths.present(),
     log:

@@ -9,4 +9,5 @@ with log_to(snakemake.log[0]):
         snakemake.input.manifest,
         snakemake.input.missing,
         snakemake.output.present,
+        clip_dirs=list(snakemake.input.clips),
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avexplain.files import VIDEO_EXTENSIONS, open_text, sha256
+from avexplain.files import VIDEO_EXTENSIONS, identical_groups, open_text, sha256
 from avexplain.names import SPLITS
 from avexplain.data.audit import Audit
 from avexplain.data.datasets.common import (
@@ -118,28 +118,18 @@ def drop_duplicate_content(rows: list[dict], root: Path, audit: Audit) -> list[d
     """Find labelled videos whose files are byte-identical but sit in different splits (a test
     video also trained on); keep each in its most held-out split only, as AVE's rows are.
 
-    Only files of equal size are hashed, so a folder without duplicates costs one stat per file.
     """
     check = audit.check(
         "duplicate_content_across_splits",
         "groups of identical video files (same sha256) labelled in more than one split",
         "kept in the most held-out split; the copies in other splits are dropped",
     )
-    by_size: dict[int, list[int]] = {}
-    for i, row in enumerate(rows):
-        path = resolve(root, row["source"])
-        # empty files are no videos (the download stage reports them), not copies of each other
-        if path.is_file() and path.stat().st_size:
-            by_size.setdefault(path.stat().st_size, []).append(i)
-    groups: dict[str, list[int]] = {}
-    for indices in by_size.values():
-        if len(indices) > 1:
-            for i in indices:
-                groups.setdefault(sha256(resolve(root, rows[i]["source"])), []).append(i)
+    row_of = {resolve(root, row["source"]): i for i, row in enumerate(rows)}
     dropped = set()
-    for digest, indices in sorted(groups.items()):
+    for digest, copies in identical_groups(row_of).items():
+        indices = [row_of[path] for path in copies]
         splits = {rows[i]["split"] for i in indices}
-        if len(indices) < 2 or len(splits) < 2:
+        if len(splits) < 2:
             continue
         keep = most_held_out(splits)
         check.add(

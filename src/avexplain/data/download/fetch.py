@@ -31,7 +31,7 @@ from avexplain.data.manifest import read_manifest
 from avexplain.data.download.youtube import Unavailable, YtDlpDownloader
 from avexplain.data.download.local import LocalFolder, link_or_copy
 from avexplain.data.download.zip import ArchiveError, ZipMembers, ensure_zip
-from avexplain.files import VIDEO_EXTENSIONS
+from avexplain.files import VIDEO_EXTENSIONS, identical_groups
 from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
@@ -353,12 +353,15 @@ def check_present(
     manifest_csv: str | Path,
     missing_csv: str | Path,
     out_json: str | Path | None = None,
+    clip_dirs: list[str | Path] = (),
 ) -> dict:
     """Stop when fewer than `download.min_present_fraction` of the videos have a clip (or none
     has), naming missing.csv, the most common reasons and what to do; else write `out_json`
-    (counts, fraction, threshold) and return it. Run after decoding, so a video that downloads
-    but does not decode counts as missing too."""
-    total = len(read_manifest(manifest_csv))
+    (counts, fraction, threshold, and the byte-identical clips of `clip_dirs` that sit in
+    different splits) and return it. Run after decoding, so a video that downloads but does not
+    decode counts as missing too."""
+    manifest = read_manifest(manifest_csv)
+    total = len(manifest)
     missing = pd.read_csv(missing_csv, dtype=str, keep_default_na=False)
     present = total - len(missing)
     threshold = float(config["download"]["min_present_fraction"])
@@ -371,6 +374,7 @@ def check_present(
         "min_present_fraction": threshold,
         "missing_by_stage": {k: int(v) for k, v in missing["stage"].value_counts().items()},
         "missing_csv": str(missing_csv),
+        "duplicates_across_splits": _duplicates_across_splits(manifest, clip_dirs),
     }
     if total and (present == 0 or fraction < threshold):
         common = collections.Counter(zip(missing["stage"], missing["reason"])).most_common(5)
@@ -392,4 +396,27 @@ def check_present(
         Path(out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(out_json).write_text(json.dumps(summary, indent=1) + "\n")
     log.info("%s: %d of %d videos have a clip (%.1f%%)", dataset, present, total, 100 * fraction)
+    for group in summary["duplicates_across_splits"]:
+        # reported, not dropped: AVE's and LLP's splits are the papers' (custom drops them at
+        # manifest time, where the source files are known)
+        log.warning(
+            "%s: identical clips in different splits (a test video also trained on?): %s; "
+            "listed in %s",
+            dataset,
+            group["videos"],
+            out_json or "the check's summary",
+        )
     return summary
+
+
+def _duplicates_across_splits(manifest: pd.DataFrame, clip_dirs) -> list[dict]:
+    """Groups of byte-identical canonical clips (decoding is deterministic, so identical
+    sources give identical clips) whose videos sit in more than one split."""
+    split_of = dict(zip(manifest["video_id"], manifest["split"]))
+    clips = [p for d in clip_dirs for p in sorted(Path(d).glob("*.mp4")) if p.stem in split_of]
+    found = []
+    for digest, copies in identical_groups(clips).items():
+        videos = {p.stem: split_of[p.stem] for p in copies}
+        if len(set(videos.values())) > 1:
+            found.append({"sha256": digest[:16], "videos": videos})
+    return found
