@@ -647,7 +647,9 @@ def test_scripts_wire_the_rule_to_the_functions(tmp_path, media):
     job = SimpleNamespace(
         config=config,
         wildcards=SimpleNamespace(media="custom"),
-        input=SimpleNamespace(manifest=str(manifest), missing=str(tmp_path / "missing.csv")),
+        input=SimpleNamespace(
+            manifest=str(manifest), missing=str(tmp_path / "missing.csv"), clips=[str(clips)]
+        ),
         output=SimpleNamespace(present=str(tmp_path / "present.json")),
         log=[str(tmp_path / "logs" / "check_present.log")],
     )
