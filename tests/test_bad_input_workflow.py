@@ -26,7 +26,7 @@ def project(tmp_path_factory):
     """A scratch clone plus my.yaml: synth in 2 shards, and a custom dataset of broken files."""
     root = copy_workflow(tmp_path_factory.mktemp("project"))
     config = yaml.safe_load((root / "config.yaml").read_text())
-    config["datasets"]["synth"].update(num_videos=96)  # 2 shards of 48 (the default has 5)
+    config["datasets"]["synth"].update(num_videos=96, shard_size=48)  # 2 shards
     videos = root / "mine"
     videos.mkdir()
     for i in range(5):

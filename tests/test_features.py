@@ -322,10 +322,15 @@ def test_changed_settings_replace_the_staging_store(tmp_path):
         store.finalize_backbone(dataset="synth", backbone="vggish", markers=markers, root=tmp_path)
 
 
-def test_image_size_setting_scales_the_map():
-    """features.image_size feeds smaller frames to the image nets: fewer map cells, same width."""
-    model = backbones.build("vgg19", weights.Weights(None, "random:0"), settings(image_size=64))
+@pytest.mark.parametrize(
+    "backbone,side,cells",
+    [("vgg19", 64, 2), ("vgg19", 112, 3), ("resnet152", 112, 4)],
+)
+def test_image_size_setting_scales_the_map(backbone, side, cells):
+    """features.image_size feeds smaller frames to the image nets: fewer map cells, same width;
+    a side that is no multiple of 32 rounds down in VGG-19's pools and up in ResNet's strides."""
+    model = backbones.build(backbone, weights.Weights(None, "random:0"), settings(image_size=side))
     frames = np.zeros((2 * 4, 96, 96, 3), dtype=np.uint8)[model.clip_frames(2, 4)]
     with torch.inference_mode():
         out = model(model.prepare(frames, None, 4))
-    assert model.item_shape(96) == (2, 2, 512) == tuple(out.shape[1:])
+    assert model.item_shape(96) == (cells, cells, model.channels) == tuple(out.shape[1:])

@@ -97,15 +97,15 @@ def test_snakemake_builds_resnet152_store(tmp_path):
 
 
 def test_sigkill_mid_shard_then_rerun_completes_without_redoing_finished_shards(tmp_path):
-    workdir = _project(tmp_path, n=6, shard_size=2)
+    workdir = _project(tmp_path, n=4, shard_size=2)
     markers = workdir / "features/synth/.staging/vggish.shards"
     staging = workdir / "features/synth/.staging/vggish.zarr"
-    # shard 001's job SIGKILLs itself after writing its first row (row 2); the others finish
+    # shard 001's job SIGKILLs itself after writing its first row (row 2); shard 000 finishes
     first = _snakemake(
         workdir, "features/synth/vggish.zarr", env={KILL_ENV: "001:1"}, check=False, keep_going=True
     )
     assert first.returncode != 0
-    assert sorted(p.name for p in markers.glob("*.json")) == ["shard-000.json", "shard-002.json"]
+    assert sorted(p.name for p in markers.glob("*.json")) == ["shard-000.json"]
     assert (staging / "features/c/2/0/0").exists()  # the killed shard's row is there, uncounted
     assert not (workdir / "features/synth/vggish.zarr").exists()
     finished = {p.name: p.stat().st_mtime_ns for p in markers.glob("*.json")}
@@ -115,6 +115,6 @@ def test_sigkill_mid_shard_then_rerun_completes_without_redoing_finished_shards(
     _snakemake(workdir, "features/synth/vggish.zarr")
     assert {n: (markers / n).stat().st_mtime_ns for n in finished} == finished
     feats = store.open_features(workdir / "features/synth/vggish.zarr")
-    assert feats.features.shape == (6, CLIP["segments"], 128) and feats.valid.all()
+    assert feats.features.shape == (4, CLIP["segments"], 128) and feats.valid.all()
     assert np.isfinite(feats.features.compute()).all()
     assert json.loads((markers / "shard-001.json").read_text())["valid"] == [True, True]

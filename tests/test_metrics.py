@@ -65,3 +65,41 @@ def test_bad_shapes_and_unlabelled_videos_are_errors():
         metrics.evaluate(TARGETS, SCORES[:, :2])
     with pytest.raises(ValueError, match="at least one label"):
         metrics.evaluate(np.array([[0, 0], [1, 0]]), np.array([[0.1, 0.2], [0.3, 0.4]]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_metrics_equal_scikit_learns(seed):
+    """The NumPy metrics against scikit-learn's definitions on random multi-label data with
+    ties (coarse scores), single-label rows and classes without positives."""
+    from sklearn.metrics import (
+        average_precision_score,
+        f1_score,
+        label_ranking_average_precision_score,
+    )
+
+    rng = np.random.default_rng(seed)
+    n, c = 40, 7
+    targets = (rng.random((n, c)) < 0.3).astype(int)
+    targets[np.arange(n), rng.integers(0, c, n)] = 1  # every video labelled
+    targets[:, 3] = 0  # a class without positives
+    targets[0] = 1  # a video with every label
+    scores = np.round(rng.random((n, c)), 1)  # ties within and across videos
+    assert metrics.label_ranking_ap(targets, scores) == pytest.approx(
+        [
+            label_ranking_average_precision_score(t[None], s[None])
+            for t, s in zip(targets, scores, strict=True)
+        ]
+    )
+    assert metrics.instance_map(targets, scores) == pytest.approx(
+        100 * label_ranking_average_precision_score(targets, scores)
+    )
+    predicted = scores >= 0.5
+    predicted[1] = False  # a video predicted empty
+    expected = f1_score(targets, predicted, average="samples", zero_division=0)
+    assert metrics.set_f1(targets, predicted) == pytest.approx(expected)
+    present = targets.sum(axis=0) > 0
+    assert metrics.class_map(targets, scores) == pytest.approx(
+        100 * average_precision_score(targets[:, present], scores[:, present], average="macro")
+    )
+    empty = np.zeros((2, 3), dtype=int)
+    assert metrics.set_f1(empty, empty) == 0.0  # zero_division=0

@@ -8,7 +8,6 @@ import copy
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 
 def reinitialised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -26,6 +25,9 @@ def reinitialised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 def _rank_correlations(a: np.ndarray, b: np.ndarray) -> list[float]:
+    # imported here: scipy.stats costs 1.3 CPU-s, and only the randomisation jobs need it
+    from scipy.stats import spearmanr
+
     out = []
     for x, y in zip(a.reshape(len(a), -1), b.reshape(len(b), -1), strict=True):
         if np.ptp(x) == 0 or np.ptp(y) == 0:

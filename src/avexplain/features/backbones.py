@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torchaudio
-import torchvision
 from torch import nn
 
 from avexplain.features.weights import Weights, load_into
@@ -118,6 +117,8 @@ class ImageMaps(Backbone):
         # past the float16 range; zero-initialising each residual branch's last BatchNorm (a
         # torchvision option) keeps random features finite. Loaded weights overwrite it.
         extra = {"zero_init_residual": True} if name == "resnet152" else {}
+        import torchvision  # here: 3 CPU-s per process, which the VGGish jobs never need
+
         full = getattr(torchvision.models, name)(weights=None, **extra)
         if weights.state_dict is not None:
             load_into(full, weights, name)
@@ -132,9 +133,11 @@ class ImageMaps(Backbone):
         return torch.from_numpy(np.ascontiguousarray(picked.transpose(0, 1, 4, 2, 3)))
 
     def item_shape(self, clip_size):
-        side = (
-            self.image_size or clip_size
-        ) // 32  # both nets downsample by 32 (5 stride-2 stages)
+        # both nets halve the side 5 times: VGG-19 by 2x2 max-pools (rounding down), ResNet-152 by
+        # padded stride-2 layers (rounding up: 112 px gives 4x4 maps, as 128 px does)
+        side = self.image_size or clip_size
+        for _ in range(5):
+            side = side // 2 if self.name == "vgg19" else -(-side // 2)
         return (side, side, self.channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, F, 3, H, W) uint8
@@ -164,6 +167,8 @@ class MC3(Backbone):
         super().__init__(weights)
         self.frames_per_segment = frames_per_segment
         self.side = side or MC3.side
+        import torchvision  # see ImageMaps
+
         self.net = torchvision.models.video.mc3_18(weights=None)
         if weights.state_dict is not None:
             load_into(self.net, weights, self.name)

@@ -14,6 +14,7 @@ from avexplain.files import sha256
 import hashlib
 import http.client
 import json
+import importlib
 import logging
 import urllib.error
 from dataclasses import dataclass
@@ -21,17 +22,15 @@ from pathlib import Path
 
 import torch
 from torch.hub import download_url_to_file
-from torchvision.models import ResNet152_Weights, VGG19_Weights
-from torchvision.models.video import MC3_18_Weights
 
 log = logging.getLogger(__name__)
 
 # ResNet-152 V1 (the original He et al. weights) is what the STAN-era feature releases used;
 # V2 is a later, differently trained checkpoint that would not reproduce them.
 TORCHVISION_WEIGHTS = {
-    "vgg19": VGG19_Weights.IMAGENET1K_V1,
-    "resnet152": ResNet152_Weights.IMAGENET1K_V1,
-    "mc3_18": MC3_18_Weights.KINETICS400_V1,
+    "vgg19": ("models", "VGG19_Weights", "IMAGENET1K_V1"),
+    "resnet152": ("models", "ResNet152_Weights", "IMAGENET1K_V1"),
+    "mc3_18": ("models.video", "MC3_18_Weights", "KINETICS400_V1"),
 }
 # The PyTorch port of VGGish (harritaylor/torchvggish, release v0.1); the PCA parameters are a
 # separate file of the same release.
@@ -66,7 +65,10 @@ class Weights:
 def urls(backbone: str) -> list[str]:
     if backbone == "vggish":
         return [VGGISH_URL, VGGISH_PCA_URL]
-    return [TORCHVISION_WEIGHTS[backbone].url]
+    # torchvision imported here: it costs 3 CPU-s per process, and VGGish jobs never need it
+    module, enum, member = TORCHVISION_WEIGHTS[backbone]
+    weights = getattr(getattr(importlib.import_module(f"torchvision.{module}"), enum), member)
+    return [weights.url]
 
 
 def cached_file(cache_dir: str | Path, url: str) -> Path:

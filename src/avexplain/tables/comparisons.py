@@ -21,6 +21,7 @@ from avexplain.names import UNIMODAL
 from avexplain.provenance import record_provenance
 from avexplain.tables import writer
 from avexplain.tables.writer import Table, number
+from avexplain.training.metrics import label_ranking_ap
 
 LEVEL = 0.95
 
@@ -67,15 +68,8 @@ def _row(claim: str, metric: str, expect: str, diff, draws: int, seed: int) -> d
 
 def per_video_map(predictions) -> np.ndarray:
     """Label-ranking AP of every test video (percent), the per-video terms of the mAP."""
-    # imported here: the Snakefile imports this module, and sklearn takes seconds per process
-    from sklearn.metrics import label_ranking_average_precision_score
-
     pred = np.load(predictions, allow_pickle=False)
-    targets, scores = pred["targets"].astype(int), pred["scores"].astype(float)
-    return np.array([
-        label_ranking_average_precision_score(t[None], s[None]) * 100
-        for t, s in zip(targets, scores, strict=True)
-    ])  # fmt: skip
+    return label_ranking_ap(pred["targets"], pred["scores"]) * 100
 
 
 def recognition_evidence(stan: list, others: dict[str, list], draws=10000, seed=0) -> list[dict]:

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
 from avexplain import paths
 from avexplain.config import ConfigError, config_hash, section_for
 from avexplain.models.fusion_layers import LAYERS, single_labels
 from avexplain.names import SPLITS
+from avexplain.training import metrics as avmetrics
 
 log = logging.getLogger(__name__)
 RECIPES = ("frozen_features", "end_to_end")
@@ -167,7 +167,7 @@ def top_n_sets(logits, n: int) -> np.ndarray:
 
 def set_f1(targets, sets) -> float:
     """F1 of predicted label sets against the ground-truth sets, averaged over videos."""
-    return float(f1_score(_numpy(targets) > 0, _numpy(sets), average="samples", zero_division=0))
+    return avmetrics.set_f1(_numpy(targets), _numpy(sets))
 
 
 def modality_bias(
