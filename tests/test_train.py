@@ -93,18 +93,23 @@ def test_in_memory_limit_decides_the_data_path(dataset, tmp_path):
 def test_memory_budget_is_shared_by_the_splits(dataset, monkeypatch):
     config = small_config()
     splits = {s: avsplits.open_split(config, "synth", s, dataset) for s in ("train", "val")}
-    budget = splits["train"].nbytes + splits["val"].nbytes / 2  # room for train, not for both
+    # a CPU holds float32, twice the stored float16: room for train, not for both
+    budget = 2 * splits["train"].nbytes + splits["val"].nbytes
     settings = {**config["train"], "in_memory_max_gb": budget / 1e9}
     sources = train.data_sources(splits, settings, torch.device("cpu"))
     assert not sources["train"].streaming and sources["val"].streaming
-    # held block by block (a block smaller than the split here): the values as stored
-    stored = splits["val"].read(np.arange(len(splits["val"])), stored=True)
+    # held block by block (a block smaller than the split here): the standardized values the
+    # streamed path reads
+    rows = np.arange(len(splits["val"]))
+    read = splits["val"].read(rows)
     monkeypatch.setattr(train.InMemory, "LOAD_BLOCK", 3)
     assert len(splits["val"]) > 3
     held = train.InMemory(splits["val"], torch.device("cpu"), 2)
-    assert held.visual.dtype == torch.float16 and stored[0].dtype == np.float16
-    np.testing.assert_array_equal(held.visual.numpy(), stored[0])
-    np.testing.assert_array_equal(held.audio.numpy(), stored[1])
+    assert held.visual.dtype == torch.float32
+    np.testing.assert_array_equal(held.visual.numpy(), read[0])
+    np.testing.assert_array_equal(held.audio.numpy(), read[1])
+    ((visual, _, _),) = held.batches([rows[::-1].copy()])
+    np.testing.assert_array_equal(visual.numpy(), read[0][::-1])
 
 
 KILL_SCRIPT = """
