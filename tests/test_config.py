@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from avexplain import config as avconfig
 from avexplain.config import ConfigError, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +43,22 @@ def test_custom_dataset_needs_folder(config):
     config["run_datasets"] = ["custom"]
     with pytest.raises(ConfigError, match=r"datasets\.custom\.video_dir' is empty"):
         validate(config, root=ROOT)
+
+
+def test_gpu_request_follows_the_device_key_and_the_machine(monkeypatch):
+    """auto asks for a GPU on a cluster, and on this machine only when it has one: a CPU-only
+    machine must not run its 'GPU' jobs one at a time under the local profile's gpu=1."""
+    monkeypatch.setattr(avconfig, "visible_gpus", lambda: 0)
+    assert avconfig.gpu_request("auto", local=True) == 0
+    assert avconfig.gpu_request("auto", local=False) == 1
+    assert avconfig.gpu_request("cuda", local=True) == 1
+    assert avconfig.gpu_request("cpu", local=False) == 0
+    monkeypatch.setattr(avconfig, "visible_gpus", lambda: 2)
+    assert avconfig.gpu_request("auto", local=True) == 1
+
+
+def test_visible_gpus_respects_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert avconfig.visible_gpus() == 0
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert avconfig.visible_gpus() == 0

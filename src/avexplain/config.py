@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -177,3 +178,24 @@ def section_for(config: dict, section: str, dataset: str) -> dict:
         else:
             settings[key] = value
     return settings
+
+
+def visible_gpus() -> int:
+    """NVIDIA GPUs a job on this machine would see, without importing torch (the Snakefile calls
+    this): the driver's /proc/driver/nvidia/gpus entries, none when CUDA_VISIBLE_DEVICES hides
+    them all."""
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if hidden is not None and hidden.strip() in ("", "-1"):
+        return 0
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return sum(1 for _ in gpus.iterdir()) if gpus.is_dir() else 0
+
+
+def gpu_request(device: str, local: bool) -> int:
+    """The `gpu` resource of a job whose device key is `device` (auto | cpu | cuda). On a cluster
+    a GPU whenever the job may use one; on this machine (`local`) an `auto` job asks for one only
+    when the machine has one: the local profile's gpu=1 keeps a GPU box's jobs off each other's
+    memory, and must not make a CPU-only machine run its jobs one at a time."""
+    if device == "cpu" or (local and device == "auto" and not visible_gpus()):
+        return 0
+    return 1

@@ -29,7 +29,10 @@ rule perturbation_test:
     conda:
         "../../envs/avexplain.yaml"
     resources:
-        gpu=1,
+        gpu=lambda wc: avconfig.gpu_request(
+            avconfig.section_for(config, "explain", wc.dataset)["device"],
+            workflow.local_exec,
+        ),
     script:
         "../scripts/perturbation_test.py"
 

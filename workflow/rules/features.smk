@@ -64,7 +64,9 @@ rule extract_features:
         "../../envs/avexplain.yaml"
     threads: lambda wc: 1 + avfeatures.settings_for(config, wc.media)["decode_workers"]
     resources:
-        gpu=1,
+        gpu=lambda wc: avconfig.gpu_request(
+            avfeatures.settings_for(config, wc.media)["device"], workflow.local_exec
+        ),
     params:
         settings=lambda wc: avfeatures.settings_for(config, wc.media),
         clip=config["clip"],

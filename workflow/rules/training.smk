@@ -29,8 +29,9 @@ rule train_model:
     threads: 1
     resources:
         # local runs treat resources as unlimited; on a cluster a GPU is requested unless cpu
-        gpu=lambda wc: int(
-            avconfig.section_for(config, "train", wc.dataset)["device"] != "cpu"
+        gpu=lambda wc: avconfig.gpu_request(
+            avconfig.section_for(config, "train", wc.dataset)["device"],
+            workflow.local_exec,
         ),
     script:
         "../scripts/train_model.py"
@@ -95,8 +96,9 @@ for group in names.LOCALIZATION_GROUPS:
         # one core each: on a 2-core machine two groups train side by side
         threads: 1
         resources:
-            gpu=lambda wc: int(
-                avlocruns.settings_for(config, wc.dataset)["device"] != "cpu"
+            gpu=lambda wc: avconfig.gpu_request(
+                avlocruns.settings_for(config, wc.dataset)["device"],
+                workflow.local_exec,
             ),
         params:
             group=group,
@@ -181,9 +183,9 @@ rule train_fusion_layers:
         "../../envs/avexplain.yaml"
     threads: 1
     resources:
-        gpu=lambda wc: int(
-            avconfig.section_for(config, "fusion_layers", wc.dataset)["device"]
-            != "cpu"
+        gpu=lambda wc: avconfig.gpu_request(
+            avconfig.section_for(config, "fusion_layers", wc.dataset)["device"],
+            workflow.local_exec,
         ),
     params:
         models=names.FUSION_LAYER_MODELS,
