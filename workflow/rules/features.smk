@@ -3,6 +3,7 @@
 # done; finalize validates all shards and renames the store into place (docs/features.md).
 import os
 
+from avexplain import config as avconfig
 from avexplain.features import settings as avfeatures
 
 # Stop at parse time when the feature settings cannot work for a dataset (e.g. a chunk size
