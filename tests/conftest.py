@@ -28,12 +28,19 @@ def local_run(tmp_path_factory) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The two long modules first (the demo-sized synth run, then the SLURM cluster), so that
-    the two pytest-xdist workers start on them at once and the short tests fill in beside."""
+    """Longest first, so that the two pytest-xdist workers never end on a long module while the
+    other waits: the demo-sized synth run, then the tiny run with the SLURM cluster (it mostly
+    waits on the scheduler while the synth run computes), then modules with end-to-end (slow)
+    tests; the quick modules fill in at the end. pyproject.toml turns off xdist's own reorder
+    (by number of tests per module), which had started the tiny run's two tests last."""
 
     def rank(item):
         names = set(getattr(item, "fixturenames", ()))
-        return 0 if "synth_run" in names else 1 if "slurm_cluster" in names else 2
+        if "synth_run" in names:
+            return 0
+        if names & {"slurm_cluster", "local_run"}:
+            return 1
+        return 2 if item.get_closest_marker("slow") else 3
 
     items.sort(key=rank)  # stable: the order within each rank is kept
 

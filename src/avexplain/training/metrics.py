@@ -61,8 +61,9 @@ def f_score(targets: np.ndarray, scores: np.ndarray, threshold: float = THRESHOL
 def average_precision(positive: np.ndarray, scores: np.ndarray) -> float:
     """Area under the step precision-recall curve of one class: the precision at each distinct
     score (highest first) weighted by the recall it adds (sklearn's `average_precision_score`)."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    ranked, hit = np.asarray(scores, dtype=np.float64)[order], np.asarray(positive)[order] > 0
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    ranked, hit = scores[order], np.asarray(positive)[order] > 0
     last_of_tie = np.r_[np.diff(ranked) != 0, True]  # a threshold admits a whole tie at once
     tps = np.cumsum(hit)[last_of_tie]
     seen = np.flatnonzero(last_of_tie) + 1

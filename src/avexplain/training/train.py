@@ -6,8 +6,9 @@ result (`checkpoint.pt`), evaluated once on the test split (`predictions.npz`, `
 
 Features come from the stores (`avexplain.training.splits`). The splits are read once and kept on
 the device while their size there together stays within `train.in_memory_max_gb` (float32 on a
-CPU; on a GPU float16, within `train.gpu_memory_fraction` of its memory); the others are streamed: each batch's chunks are
-read by dask threads while the model works on the previous batch. Batches hold the same videos
+CPU; on a GPU float16, within `train.gpu_memory_fraction` of its memory); the others are
+streamed: each batch's chunks are read by dask threads while the model works on the previous
+batch. Batches hold the same videos
 in the same order either way, so both paths give the same result.
 
 Determinism and resumption: the model is initialised from the seed; epoch e shuffles with
@@ -96,12 +97,18 @@ class InMemory:
     LOAD_BLOCK = 256
 
     @staticmethod
-    def bytes_per_stored_byte(device: torch.device) -> int:
-        return 1 if device.type == "cuda" else 2  # float16 stores; float32 on the CPU
+    def holds_float32(device: torch.device) -> bool:
+        """Whether the split is held standardized in float32 (the CPU) or as stored (float16)."""
+        return device.type != "cuda"
+
+    @classmethod
+    def bytes_per_stored_byte(cls, device: torch.device) -> int:
+        return 2 if cls.holds_float32(device) else 1
 
     def __init__(self, split: avsplits.LazySplit, device: torch.device, workers: int):
-        # the stored float16 values (exact), standardized exactly as `split.read` does
-        self.ready = device.type != "cuda"  # standardized float32 already
+        # standardized float32 (CPU) or the stored float16 values, exact, standardized per batch
+        # exactly as `split.read` does
+        self.ready = self.holds_float32(device)
         dtype = torch.float32 if self.ready else torch.float16
         self.visual = torch.empty(split.visual_shape, dtype=dtype, device=device)
         self.audio = torch.empty(split.audio_shape, dtype=dtype, device=device)
