@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config, items):
     other waits: the demo-sized synth run, then the tiny run with the SLURM cluster (it mostly
     waits on the scheduler while the synth run computes), then modules with end-to-end (slow)
     tests; the quick modules fill in at the end. pyproject.toml turns off xdist's own reorder
-    (by number of tests per module), which had started the tiny run's two tests last."""
+    (most tests first), which puts the tiny run's two tests behind every bigger module."""
 
     def rank(item):
         names = set(getattr(item, "fixturenames", ()))

@@ -8,8 +8,8 @@ Features come from the stores (`avexplain.training.splits`). The splits are read
 the device while their size there together stays within `train.in_memory_max_gb` (float32 on a
 CPU; on a GPU float16, within `train.gpu_memory_fraction` of its memory); the others are
 streamed: each batch's chunks are read by dask threads while the model works on the previous
-batch. Batches hold the same videos
-in the same order either way, so both paths give the same result.
+batch. Batches hold the same videos in the same order either way, so both paths give the same
+result.
 
 Determinism and resumption: the model is initialised from the seed; epoch e shuffles with
 numpy's generator seeded [seed, e] and reseeds torch (dropout) from the same pair, so an epoch
