@@ -1,12 +1,12 @@
 import platform
-import resource
+import subprocess
 import sys
 
 import pytest
 import torch
 
 from avexplain.config import ConfigError
-from avexplain.devices import keep_freed_memory, pick_device
+from avexplain.devices import pick_device
 
 
 def test_auto_follows_cuda_and_cpu_is_always_there():
@@ -33,16 +33,36 @@ def test_precision_auto_follows_native_bfloat16_and_names_the_key():
         pick_precision("half", cpu, "features.precision")
 
 
+REUSE_SCRIPT = """
+import resource, sys, torch
+from avexplain.devices import keep_freed_memory, pick_device
+if sys.argv[1] == "cpu":
+    pick_device("cpu")
+    assert keep_freed_memory()  # cached: the call pick_device made succeeded
+faults = []
+for _ in range(4):  # like forward passes: allocated, touched, freed, again
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.empty(64 << 20, dtype=torch.uint8).fill_(1)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(sum(faults[2:]))  # the heap has grown to fit the block by then
+"""
+
+
 @pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
     reason="mallopt's thresholds are glibc's",
 )
 def test_a_cpu_job_keeps_freed_memory_for_reuse():
-    """After pick_device("cpu") a freed 64 MiB block is reused, not faulted in again."""
-    pick_device("cpu")
-    assert keep_freed_memory()  # cached: the call pick_device made succeeded
-    torch.empty(64 << 20, dtype=torch.uint8).fill_(1)  # allocated, touched, freed
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.empty(64 << 20, dtype=torch.uint8).fill_(1)
-    # 16,384 pages of 4 KiB if the block had gone back to the kernel
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 1000
+    """A job's main thread (as in a Snakemake script job; the test's own thread may not be the
+    main one, whose arena glibc handles differently) reuses a freed 64 MiB block after
+    pick_device("cpu"), where glibc's default gives it back to the kernel every time (16,384
+    faults each)."""
+
+    def faults(mode: str) -> int:
+        proc = subprocess.run(
+            [sys.executable, "-c", REUSE_SCRIPT, mode], capture_output=True, text=True, check=True
+        )
+        return int(proc.stdout.split()[-1])
+
+    assert faults("default") > 20_000
+    assert faults("cpu") < 1000
