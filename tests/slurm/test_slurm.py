@@ -13,7 +13,7 @@ from avexplain.compare import compare_runs
 from avexplain.features.extract import KILL_ENV
 from avexplain.features.settings import settings_for
 from avexplain.testing.slurm import write_test_profile
-from avexplain.testing.workflow import RUN_TARGETS, build, tiny_workflow
+from avexplain.testing.workflow import RUN_STORES, RUN_TARGETS, build, tiny_workflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -54,11 +54,12 @@ def test_failing_job_is_reported_then_rerun_equals_local_run(slurm_cluster, loca
     assert not (root / RUN_TARGETS[0]).exists()
 
     # 2. the re-run redoes only what failed (shard 001 of each store), on SLURM, and its
-    # outputs equal the local run's
+    # outputs equal the local run's (this is also CI's determinism check: two runs of one
+    # config from scratch, tests/test_determinism.py)
     config = yaml.safe_load((root / "config.yaml").read_text())
     killed = len(settings_for(config, "synth")["backbones"])
     before = _slurm_jobs(slurm_cluster, "extract_features")
     build(root, *profile, env=slurm_cluster.client_env)
     new = set(_slurm_jobs(slurm_cluster, "extract_features").items()) - set(before.items())
     assert len(new) == killed and all("001" in comment for _, comment in new), new
-    assert compare_runs(local_run, root, RUN_TARGETS) == []
+    assert compare_runs(local_run, root, [*RUN_TARGETS, *RUN_STORES]) == []

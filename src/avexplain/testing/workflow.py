@@ -57,6 +57,8 @@ def snakemake(
 # What a "run" produces in the tiny-run tests: a trained model's metrics, so the whole chain
 # (generation, decoding, both feature stores, training) runs and is compared between runs.
 RUN_TARGETS = ["results/synth/stan/metrics.json"]
+# ... and the two feature stores it was trained on: what two runs of one config must share.
+RUN_STORES = ["features/synth/resnet152.zarr", "features/synth/vggish.zarr"]
 
 
 def tiny_workflow(dest: Path) -> Path:
