@@ -17,6 +17,7 @@ from avexplain import paths
 from avexplain.models import fusion_layers as fl
 from avexplain.testing.workflow import snakemake, tiny_workflow
 from avexplain.training import fusion_layers as tr
+from avexplain.training import fusion_readouts as ro
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 8  # classes: equal to 2 * D so identity classifiers read the pooled vector back
@@ -171,7 +172,7 @@ def test_recipe_learns_a_toy_problem_and_the_vote_reads_it():
     with torch.no_grad():
         out = model(visual, audio, onsets)
     assert (out["layer_logits"].argmax(-1) == targets[:, None]).float().mean() > 0.8
-    assert (tr.vote(out["layer_logits"]) == labels).mean() > 0.9
+    assert (ro.vote(out["layer_logits"]) == labels).mean() > 0.9
 
 
 def test_single_label_draw_is_seeded_and_picks_a_label():
@@ -203,29 +204,29 @@ def logits_of(picks, confidence, c=4):
 
 
 def test_vote_takes_the_plurality_and_breaks_ties_by_the_most_confident_layer():
-    assert tr.vote(logits_of([1, 1, 1, 2, 3], [1, 1, 1, 9, 9])).tolist() == [1]  # majority
-    assert tr.vote(logits_of([1, 1, 2, 0, 3], [1, 1, 1, 1, 9])).tolist() == [1]  # plurality
+    assert ro.vote(logits_of([1, 1, 1, 2, 3], [1, 1, 1, 9, 9])).tolist() == [1]  # majority
+    assert ro.vote(logits_of([1, 1, 2, 0, 3], [1, 1, 1, 1, 9])).tolist() == [1]  # plurality
     # 2-2-1 tie: the most confident layer among the tied classes' layers (class 2), not the
     # overall most confident one (its class has a single vote)
-    assert tr.vote(logits_of([1, 1, 2, 2, 3], [2, 1, 3, 1, 9])).tolist() == [2]
-    assert tr.vote(logits_of([0, 1, 2, 3, 3], [1, 5, 1, 2, 2])).tolist() == [3]
+    assert ro.vote(logits_of([1, 1, 2, 2, 3], [2, 1, 3, 1, 9])).tolist() == [2]
+    assert ro.vote(logits_of([0, 1, 2, 3, 3], [1, 5, 1, 2, 2])).tolist() == [3]
     no_two = logits_of([0, 1, 2, 3, 1], [1, 5, 1, 2, 2])
-    assert tr.vote(no_two).tolist() == [1]
+    assert ro.vote(no_two).tolist() == [1]
     # all disagree: the most confident layer
-    assert tr.vote(logits_of([0, 1, 2, 3], [1, 5, 1, 2], c=5)).tolist() == [1]
+    assert ro.vote(logits_of([0, 1, 2, 3], [1, 5, 1, 2], c=5)).tolist() == [1]
     # the paper's majority reading: without more than half, the most confident layer overall
-    assert tr.vote(logits_of([1, 1, 2, 2, 3], [2, 1, 3, 1, 9]), rule="majority").tolist() == [3]
-    assert tr.vote(logits_of([1, 1, 1, 2, 3], [1, 1, 1, 9, 9]), rule="majority").tolist() == [1]
+    assert ro.vote(logits_of([1, 1, 2, 2, 3], [2, 1, 3, 1, 9]), rule="majority").tolist() == [3]
+    assert ro.vote(logits_of([1, 1, 1, 2, 3], [1, 1, 1, 9, 9]), rule="majority").tolist() == [1]
     # softmax confidence: a peaked layer beats one with a larger but flat top logit
     flat = np.array([[[5.0, 4.9, 4.9], [0.0, 2.0, -3.0]]])
-    assert tr.vote(flat).tolist() == [0]
-    assert tr.vote(flat, confidence="softmax").tolist() == [1]
+    assert ro.vote(flat).tolist() == [0]
+    assert ro.vote(flat, confidence="softmax").tolist() == [1]
     # batched and from tensors
     both = np.concatenate(
         [logits_of([1, 1, 2, 2, 3], [2, 1, 3, 1, 9]), logits_of([0] * 5, [1] * 5)]
     )
-    assert tr.vote(torch.tensor(both)).tolist() == [2, 0]
-    assert tr.video_accuracy(np.array([[0, 0, 1, 1], [0, 1, 0, 0]]), np.array([2, 0])) == 0.5
+    assert ro.vote(torch.tensor(both)).tolist() == [2, 0]
+    assert ro.video_accuracy(np.array([[0, 0, 1, 1], [0, 1, 0, 0]]), np.array([2, 0])) == 0.5
 
 
 def test_prediction_set_keeps_layers_that_own_their_class():
@@ -240,18 +241,18 @@ def test_prediction_set_keeps_layers_that_own_their_class():
             ]
         ]
     )
-    assert tr.prediction_sets(scores).tolist() == [[True, True, True]]
+    assert ro.prediction_sets(scores).tolist() == [[True, True, True]]
     scores[0, 3, 2] = 0.5  # visual now picks 1 (2.0), below onset's 3.0: dropped
-    assert tr.prediction_sets(scores).tolist() == [[True, True, False]]
+    assert ro.prediction_sets(scores).tolist() == [[True, True, False]]
     rng = np.random.default_rng(0)
-    random_sets = tr.prediction_sets(rng.normal(size=(200, 5, 7)))
+    random_sets = ro.prediction_sets(rng.normal(size=(200, 5, 7)))
     assert (random_sets.sum(1) >= 1).all() and (random_sets.sum(1) <= 5).all()
-    top = tr.top_n_sets(np.array([[0.1, 0.9, 0.5, 0.3]]), 2)
+    top = ro.top_n_sets(np.array([[0.1, 0.9, 0.5, 0.3]]), 2)
     assert top.tolist() == [[False, True, True, False]]
     targets = np.array([[0, 1, 0, 1], [1, 0, 0, 0]])
     sets = np.array([[0, 1, 1, 0], [1, 0, 0, 0]], bool)
     # per video: F1 = 2*1/(2+2) = 0.5 and 1.0
-    assert tr.set_f1(targets, sets) == pytest.approx(0.75)
+    assert ro.set_f1(targets, sets) == pytest.approx(0.75)
 
 
 def test_modality_bias_assigns_each_category_its_most_activated_layer():
@@ -263,12 +264,12 @@ def test_modality_bias_assigns_each_category_its_most_activated_layer():
     videos[1, :, 1] = [0, 0, 5]  # label 1 -> layer 2
     videos[3, :, 1] = [1, 2, 0]  # label 1 -> layer 1: 1-1 tie, mean score layer 2 (2.5) wins
     targets = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 1, 0]])
-    bias = tr.modality_bias(videos, targets, layers=("a", "b", "c"))
+    bias = ro.modality_bias(videos, targets, layers=("a", "b", "c"))
     assert bias["votes"].tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 0]]
     assert bias["assignment"].tolist() == [0, 2, -1]  # class 2 has no videos
     assert bias["counts"] == {"a": 1, "b": 0, "c": 1}
     with pytest.raises(ValueError):
-        tr.modality_bias(videos, targets)  # five names for three layers
+        ro.modality_bias(videos, targets)  # five names for three layers
 
 
 def test_unique_correct_counts_each_column():
@@ -288,8 +289,8 @@ def test_unique_correct_counts_each_column():
         for layer, ok in enumerate(row):
             logits[v, layer] = [1, 0] if ok else [0, 1]
     logits[:, 3:] = [1, 0]
-    assert tr.layer_correct(logits, targets)[:, :3].astype(int).tolist() == [list(r) for r in right]
-    assert tr.unique_correct(logits, targets) == {
+    assert ro.layer_correct(logits, targets)[:, :3].astype(int).tolist() == [list(r) for r in right]
+    assert ro.unique_correct(logits, targets) == {
         "continuous_only": 1,
         "instant_only": 1,
         "onset_only": 1,

@@ -8,7 +8,7 @@ import numpy as np
 import yaml
 
 from avexplain import paths
-from avexplain.names import FUSION_LAYER_MODELS, FUSION_LAYER_TABLES
+from avexplain.names import FUSION_LAYER_MODELS, FUSION_LAYER_TABLES, FUSION_LAYERS
 from avexplain.tables import fusion_layers as tables
 from avexplain.training import fusion_layers as tr
 from avexplain.training.fusion_layers_seeds import aggregate, paired_interval, pooled_bias
@@ -30,7 +30,7 @@ def fake_seed(out: Path, model: str, seed: int, targets: np.ndarray) -> None:
     out.mkdir(parents=True)
     ids = np.array([f"v{i}" for i in range(n)])
     np.savez(out / "predictions.npz", video_ids=ids, targets=targets, layer_logits=logits)
-    layers = list(tr.LAYERS) if LAYERS[model] == 5 else ["continuous"]
+    layers = list(FUSION_LAYERS) if LAYERS[model] == 5 else ["continuous"]
     record = {
         "model": model,
         "dataset": "synth",

@@ -20,7 +20,7 @@ Registered models (`build(name, cfg, visual_dim, audio_dim, num_classes, time_st
 (audio alone) and `uni_vision` (visual alone). Each returns a dict with `logits` (B, C) and
 `layer_logits` (B, L, C), L = number of its layers; `logits` of the five-layer model is the mean
 of its layers' logits (a convenience for score-based metrics; the paper's prediction is the vote
-in `avexplain.training.fusion_layers`). The loss is single-label cross-entropy summed over layers.
+in `avexplain.training.fusion_readouts`). The loss is single-label cross-entropy summed over layers.
 
 `EndToEnd` is the paper's own recipe as an option: MC3-18 (`VideoTrunk`) on raw frames at
 `steps_per_second` and the paper's audio network (`AudioCNN`) on log-mel spectrograms, trained

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from avexplain.names import FUSION_LAYERS
-from avexplain.training.fusion_layers import vote
+from avexplain.training.fusion_readouts import vote
 
 # (model, against): the comparisons each aggregated metrics.json carries (Table 1's claims)
 COMPARISONS = {
