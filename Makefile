@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both create .venv when missing.
-# uv installs the dependencies (about 5 GB with torch's CUDA libraries) in about a minute where pip
+# uv installs the dependencies (about 5 GB with torch's CUDA libraries) in 1 to 1.5 minutes where pip
 # took three; --compile-bytecode because imports run with PYTHONDONTWRITEBYTECODE on some machines
 # and would then recompile torch in every job.
 PYTHON ?= python3
