@@ -35,10 +35,10 @@ def keep_freed_memory(threshold: int = 1 << 30) -> bool:
     """Keep freed blocks below `threshold` bytes in the heap for reuse. glibc hands each one
     above its mmap threshold (32 MiB at most) back to the kernel, so every forward pass on the
     CPU faults its activations in again, page by page (`benchmarks/allocator.py`: 1.22x the
-    CPU seconds of ResNet-152 passes). Blocks over 64 MiB allocated off the main thread still come from
-    the kernel (glibc's per-thread arenas grow in heaps of 64 MiB); jobs compute in their main
-    thread. No effect on results; a no-op where the C library has no mallopt. Returns whether
-    the setting took."""
+    CPU seconds of ResNet-152 passes). Blocks over 64 MiB allocated off the main thread still
+    come from the kernel (glibc's per-thread arenas grow in heaps of 64 MiB); jobs compute in
+    their main thread. No effect on results; a no-op where the C library has no mallopt.
+    Returns whether the setting took."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return False
