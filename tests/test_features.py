@@ -86,6 +86,23 @@ def test_published_state_dict_loads_strictly_and_output_shape(name):
     assert tuple(out.shape) == (t, *model.item_shape(size))
 
 
+def test_vggish_maps_are_what_the_vggish_embeddings_read():
+    """The VGGish release loads strictly into `vggish_maps` too, and each segment's map,
+    flattened, is exactly the input of the embedding layers that give the `vggish` vector (the
+    TensorFlow channels-last order)."""
+    release = weights.Weights(synthetic_state_dict(weights.network("vggish_maps")), "test")
+    vectors = backbones.build("vggish", release, settings())
+    maps = backbones.build("vggish_maps", release, settings())
+    assert maps.dims == backbones.MAP_DIMS and not maps.uses_video
+    assert not hasattr(maps.net, "embeddings")  # the 68 M unused parameters are dropped
+    wave = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.inference_mode():
+        out = maps(wave)
+        assert tuple(out.shape[1:]) == maps.item_shape(CLIP["size"]) == (6, 4, 512)
+        assert (out > 0).any() and (out >= 0).all()  # after the last ReLU and max-pool
+        assert torch.equal(vectors.net.embeddings(out.flatten(1)), vectors(wave))
+
+
 def test_vggish_log_mel_patch():
     model = backbones.VGGishSegments(weights.Weights(None, "random:0"))
     patch = model.log_mel(torch.zeros(3, 16000))
@@ -103,6 +120,18 @@ def test_weights_resolution(tmp_path):
     backbones.build("vggish", w, settings())
     with pytest.raises(FileNotFoundError, match="features.weights"):
         weights.resolve("mc3_18", str(tmp_path), tmp_path, 0)
+    # vggish_maps is VGGish cut short: the same file (a folder's vggish.pth), no download of its own
+    folder = tmp_path / "small"
+    folder.mkdir()
+    torch.save({"features.0.bias": torch.zeros(1)}, folder / "vggish.pth")
+    maps = weights.resolve("vggish_maps", str(folder), tmp_path, 0)
+    assert maps.description.startswith(f"{folder / 'vggish.pth'} sha256:")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for url in weights.urls("vggish"):
+        weights.cached_file(cache, url).write_bytes(b"weights")
+    files = weights.prefetch(cache, ["vggish_maps", "vggish"])
+    assert [f["backbone"] for f in files.values()] == ["vggish", "vggish"]
 
 
 def test_segment_frame_indices():
@@ -275,6 +304,16 @@ def test_pooled_maps_from_stored_maps(tmp_path):
     assert pooled.shape == (2, CLIP["segments"], 512)
     np.testing.assert_allclose(pooled, feats.features.compute()[:, :, 0, 0].astype(np.float32))
     assert Path(store.final_path(tmp_path, "synth", "vgg19"), "zarr.json").exists()
+
+
+def test_vggish_maps_store_holds_maps_like_the_image_stores(tmp_path):
+    _build_store(tmp_path, "synth", "vggish_maps", 2, 2)
+    feats = store.open_features(store.final_path(tmp_path, "synth", "vggish_maps"))
+    assert feats.dims == backbones.MAP_DIMS == ("video", "segment", "y", "x", "channel")
+    assert feats.features.shape == (2, CLIP["segments"], 6, 4, 512)
+    assert feats.features.dtype == np.float16 and feats.valid.all()
+    assert feats.attrs["backbone"] == "vggish_maps" and feats.attrs["weights"] == "random:0"
+    assert feats.pooled().shape == (2, CLIP["segments"], 512)
 
 
 def test_unreadable_clip_is_invalid_not_fatal(tmp_path):

@@ -6,8 +6,12 @@ from itertools import product
 
 SPLITS = ("train", "val", "test")
 
-# Frozen feature extractors (docs/features.md), in the order the config lists them.
-BACKBONES = ("vgg19", "resnet152", "vggish", "mc3_18")
+# Frozen feature extractors (docs/features.md), in the order the config lists them, then
+# `vggish_maps`: VGGish's last pooling maps, the tensor `vggish`'s embedding layers read (the AVE
+# paper's supplementary Table 3), built when a target asks for it.
+BACKBONES = ("vgg19", "resnet152", "vggish", "mc3_18", "vggish_maps")
+# A backbone that is another's network cut short: it reads that network's weight file.
+WEIGHTS_OF = {"vggish_maps": "vggish"}
 
 # The models of the STAN paper's Tables 1 and 2 (avexplain.models.REGISTRY).
 MODELS = [

@@ -1,4 +1,5 @@
-"""The four frozen feature extractors, each mapping one one-second segment to its stored feature.
+"""The frozen feature extractors, each mapping one one-second segment to its stored feature
+(avexplain.names.BACKBONES; `vggish_maps` is VGGish cut after its last pooling layer).
 
 A backbone has two halves: `prepare` (CPU, in a decode worker) turns a decoded clip into one
 compact uint8/float input per segment, and `forward` (on the device) normalises a batch of
@@ -12,14 +13,13 @@ import torch
 import torchaudio
 from torch import nn
 
+from avexplain.features.store import MAP_DIMS, VECTOR_DIMS
 from avexplain.features.weights import Weights, load_into
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
-MAP_DIMS = ("video", "segment", "y", "x", "channel")
-VECTOR_DIMS = ("video", "segment", "channel")
 
 
 def segment_frame_indices(fps: int, count: int) -> np.ndarray:
@@ -53,11 +53,13 @@ class VGGish(nn.Module):
             nn.ReLU(True),
         )
 
+    def maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 96, 64) log-mel patches -> (N, 6, 4, 512) last-pool maps, channels last: the
+        released weights were converted from TensorFlow, whose embedding layers flatten them so."""
+        return self.features(x).permute(0, 2, 3, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, 1, 96, 64) log-mel patches
-        x = self.features(x)
-        # the released weights were converted from TensorFlow, which flattens channels last
-        x = x.permute(0, 2, 3, 1).contiguous()
-        return self.embeddings(x.flatten(1))
+        return self.embeddings(self.maps(x).flatten(1))
 
 
 class Backbone(nn.Module):
@@ -71,6 +73,7 @@ class Backbone(nn.Module):
         self.weights = weights.description
 
     frames_per_segment = 0  # frames of each segment the network sees (0: audio only)
+    uses_video = True  # False: `prepare` takes the wave
 
     def clip_frames(self, segments: int, fps: int) -> np.ndarray:
         """Indices of the clip frames `prepare` takes (`frames_per_segment` per segment), so the
@@ -85,10 +88,6 @@ class Backbone(nn.Module):
     def item_shape(self, clip_size: int) -> tuple[int, ...]:
         """Shape of one segment's feature for frames of clip_size x clip_size."""
         raise NotImplementedError
-
-    @property
-    def uses_video(self) -> bool:
-        return self.name != "vggish"
 
 
 def _normalise(x: torch.Tensor, mean, std, channel_dim: int) -> torch.Tensor:
@@ -198,6 +197,7 @@ class VGGishSegments(Backbone):
 
     dims = VECTOR_DIMS
     name = "vggish"
+    uses_video = False
 
     def __init__(self, weights: Weights, sample_rate: int = 16000, pca: dict | None = None):
         super().__init__(weights)
@@ -244,6 +244,27 @@ class VGGishSegments(Backbone):
         return emb
 
 
+class VGGishMaps(VGGishSegments):
+    """VGGish's last pooling maps, (6, 4, 512) per segment channels last (96 frames x 64 bands
+    halved four times): the same network, weights and log-mel patch as `vggish`, stopped where
+    its embedding layers begin, so each map flattened is what they read (no PCA: that acts on
+    the embeddings). The AVE paper's supplementary Table 3 input."""
+
+    dims = MAP_DIMS
+    name = "vggish_maps"
+
+    def __init__(self, weights: Weights, sample_rate: int = 16000):
+        super().__init__(weights, sample_rate)
+        # the weight file loads whole (strictly); the embedding layers are 68 M unused parameters
+        del self.net.embeddings
+
+    def item_shape(self, clip_size):
+        return (6, 4, 512)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, sample_rate) float32
+        return self.net.maps(self.log_mel(x)).float()
+
+
 def build(name: str, weights: Weights, settings: dict, pca: dict | None = None) -> Backbone:
     """The backbone `name` with `weights` and the frame sampling of `settings` (features config)."""
     frames = settings.get("frames_per_segment", {})
@@ -253,6 +274,8 @@ def build(name: str, weights: Weights, settings: dict, pca: dict | None = None) 
         model = MC3(weights, frames[name], settings.get("mc3_image_size"))
     elif name == "vggish":
         model = VGGishSegments(weights, pca=pca)
+    elif name == "vggish_maps":
+        model = VGGishMaps(weights)
     else:
         raise ValueError(f"unknown backbone '{name}'")
     return model.eval().requires_grad_(False)

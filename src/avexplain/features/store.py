@@ -31,6 +31,9 @@ from filelock import FileLock
 from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 
 FORMAT_VERSION = 1
+# dimension names of the `features` array: maps, and vectors (docs/formats.md)
+MAP_DIMS = ("video", "segment", "y", "x", "channel")
+VECTOR_DIMS = ("video", "segment", "channel")
 log = logging.getLogger(__name__)
 
 

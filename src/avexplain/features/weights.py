@@ -7,7 +7,7 @@ read from that cache by extraction jobs, so compute nodes never download."""
 from __future__ import annotations
 
 from avexplain import rerun
-from avexplain.names import BACKBONES
+from avexplain.names import BACKBONES, WEIGHTS_OF
 
 from avexplain.files import sha256
 
@@ -62,7 +62,13 @@ class Weights:
     source: str = ""  # the file the state dict was read from, for error messages
 
 
+def network(backbone: str) -> str:
+    """The network whose weight file `backbone` reads (`vggish_maps`: VGGish's)."""
+    return WEIGHTS_OF.get(backbone, backbone)
+
+
 def urls(backbone: str) -> list[str]:
+    backbone = network(backbone)
     if backbone == "vggish":
         return [VGGISH_URL, VGGISH_PCA_URL]
     # torchvision imported here: it costs 3 CPU-s per process, and VGGish jobs never need it
@@ -92,7 +98,8 @@ def prefetch(cache_dir: str | Path, backbones=BACKBONES, record: str | Path | No
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    wanted = [(b, url) for b in backbones for url in urls(b)]
+    # a backbone sharing another's network (names.WEIGHTS_OF) adds no file of its own
+    wanted = [(b, url) for b in dict.fromkeys(map(network, backbones)) for url in urls(b)]
     files = {}
     for backbone, url in wanted:
         dst = cached_file(cache_dir, url)
@@ -129,7 +136,8 @@ def _offline_message(cache_dir: Path, wanted, url: str, exc: Exception) -> str:
 def resolve(backbone: str, setting: str, cache_dir: str | Path, seed: int) -> Weights:
     """Turn the `features.weights` setting (random | pretrained | <path>) into a state dict.
 
-    <path> is a file (used for the one backbone) or a folder holding `<backbone>.pth`."""
+    <path> is a file (used for the one backbone) or a folder holding `<network>.pth`, the file of
+    the network the backbone runs (`vggish.pth` for `vggish_maps` too)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone '{backbone}' (expected one of {', '.join(BACKBONES)})")
     if setting == "random":
@@ -146,7 +154,7 @@ def resolve(backbone: str, setting: str, cache_dir: str | Path, seed: int) -> We
         return Weights(_load(path), f"pretrained:{path.name}", str(path))
     path = Path(setting)
     if path.is_dir():
-        path = path / f"{backbone}.pth"
+        path = path / f"{network(backbone)}.pth"
     if not path.exists():
         raise FileNotFoundError(
             f"config key features.weights is '{setting}': expected 'random', 'pretrained' or a "

@@ -22,7 +22,7 @@ def settings(**extra) -> dict:
         "batch_size": 8,
         "decode_workers": 0,
         "frames_per_segment": {"vgg19": 2, "resnet152": 2, "mc3_18": 2},
-        "chunk_videos": {"vgg19": 1, "resnet152": 1, "vggish": 2, "mc3_18": 2},
+        "chunk_videos": {"vgg19": 1, "resnet152": 1, "vggish": 2, "mc3_18": 2, "vggish_maps": 1},
         "vggish_pca": False,
     }
     base.update(extra)
