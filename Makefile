@@ -25,7 +25,8 @@ demo: $(STAMP)
 		--report results/report.html demo
 
 # The demo plus the other papers' model families on synth: the AVE paper's localization family,
-# the AV-transformer and the event-specific fusion layers (VGG-19 and MC3-18 are extracted too).
+# the AV-transformer and the event-specific fusion layers (MC3-18 and the VGGish maps are
+# extracted too).
 FAMILIES_ON_SYNTH := 'localization={datasets: [synth]}' 'fusion_layers={datasets: [synth]}'
 demo-families: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \

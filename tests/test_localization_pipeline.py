@@ -85,6 +85,36 @@ def test_cross_modality_job_and_table(dataset, tmp_path):
         assert 0 < test["chance"] < 100
 
 
+def test_audio_map_group_reads_the_vggish_maps(dataset):
+    """Supplementary Table 3's group: its job reads the family's visual maps and the VGGish
+    maps store (not the vectors); the models get the audio grid from the store; its table
+    reads V and V-att from Table 1's group."""
+    root, config = dataset
+    stores.write_audio_maps(root, grid=(3, 2))
+    maps = runs.settings_for(config, "synth")["visual_backbone"]
+    assert runs.job_inputs(config, "synth", "avel_supp3")["stores"] == [
+        paths.store("synth", b) for b in sorted([maps, names.AUDIO_MAPS])
+    ]
+    assert runs.job_inputs(config, "ave", "avel_supp3")["stores"] == [
+        "features/ave/vgg19.zarr",
+        "features/ave/vggish_maps.zarr",
+    ]
+    records = runs.train_group(config, "synth", "avel_supp3", 0, root=root, threads=1)
+    assert list(records) == names.AUDIO_MAP_MODELS
+    assert set(records["a_map"]["provenance"]["features"]) == {maps, names.AUDIO_MAPS}
+    pred = np.load(
+        root / paths.localization_trained("synth", "avel", "a_map_v_coatt", 0, "predictions.npz")
+    )
+    assert pred["audio_attention"].shape[2:] == (3, 2)
+    assert pred["space_attention"].shape[2:] == (2, 2)
+    layout = tables.LAYOUTS["avel_supp3"]()
+    assert [m for _, m, _ in layout.rows] == ["A′", "A′-att", "V", "V-att", "A′+V", "A′+V-co-att"]
+    assert [m for _, m in tables.models("avel_supp3")] == [
+        "a_map", "a_map_att", "v", "v_att", "a_map_v", "a_map_v_coatt"
+    ]  # fmt: skip
+    assert names.localization_group("avel", "v_att") == "avel_table1"
+
+
 def test_single_seed_groups_and_unknown_names():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     synth = config["localization"]["overrides"]["synth"]

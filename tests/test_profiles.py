@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from avexplain import names
 from avexplain.data.manifest import count_videos
 from avexplain.features.settings import settings_for
 from avexplain.shards import shard_ids
@@ -80,8 +81,12 @@ def test_slurm_profile_plans_the_full_reproduction(tmp_path):
         d: len(shard_ids(count_videos(config, d, ROOT), config["datasets"][d]["shard_size"]))
         for d in ("synth", "ave", "llp")
     }
-    # synth extracts only the backbones its models use (features.overrides.synth.backbones)
+    # synth extracts only the backbones its models use (features.overrides.synth.backbones);
+    # AVE also the VGGish maps its localization family's supplementary Table 3 asks for
     extractions = sum(n * len(settings_for(config, d)["backbones"]) for d, n in shards.items())
+    extractions += shards["ave"] * (
+        names.AUDIO_MAPS not in settings_for(config, "ave")["backbones"]
+    )
     root = copy_workflow(tmp_path)
     proc = snakemake(
         root, "--profile", "profiles/slurm", "-n", "--config", "run_datasets=[synth,ave,llp,avr]"

@@ -43,8 +43,9 @@ UNIMODAL = ["stan_audio", "stan_visual", "audio_baseline", "visual_baseline"]
 AVEL_MODELS = ["a", "v", "v_att", "av", "av_att"]
 WEAK_MODELS = [f"w_{name}" for name in AVEL_MODELS]
 # supplementary Table 3: A' (VGGish pool4 maps, spatial mean), A'-att (visual-guided audio
-# attention), A'+V, A'+V co-attention
+# attention), A'+V, A'+V co-attention; their audio input is the AUDIO_MAPS store
 AUDIO_MAP_MODELS = ["a_map", "a_map_att", "a_map_v", "a_map_v_coatt"]
+AUDIO_MAPS = "vggish_maps"
 FUSION_OPERATORS = [
     "additive",
     "mp",
@@ -290,14 +291,15 @@ def _names(specs) -> list[str]:
 
 # One training job per dataset x group x seed trains every model of its group (they share the
 # job's features, imports and seed); every model is in exactly one group. Group names are
-# `{family}_{name}`; what each table reads is in avexplain.tables.localization. The audio-map
-# models of supplementary Table 3 wait for a `vggish_maps` store (docs/localization.md).
+# `{family}_{name}`; what each table reads is in avexplain.tables.localization. Supplementary
+# Table 3's V and V-att rows are Table 1's models (read from avel_table1, not trained again).
 LOCALIZATION_GROUPS = _localization_groups(
     {
         "avel_table1": [*AVEL_MODELS, *WEAK_MODELS, "ed_tcn"],
         "avel_table2": [*FUSION_MODELS, "dmrfe"],
         "avel_table3": CML_MODELS,
         "avel_supp2": list(AVEL_SUPP2),
+        "avel_supp3": AUDIO_MAP_MODELS,
         "avt_table1": _names([*avt_table1(False).values(), *avt_table1(True).values()]),
         "avt_table2": _names(avt_table2().values()),
         "avt_table3": _names(avt_table3().values()),

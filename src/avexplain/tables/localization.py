@@ -1,7 +1,7 @@
 """The tables of the localization families, ours beside the paper's numbers: the AVE paper's
-Tables 1-3, ED-TCN and supplementary Table 2 (`avel_*`), and the AV-transformer paper's Tables
-1-3 (`avt_*`). Every table prints the all-background and majority anchors (cross-modality
-localization: its chance level) of each dataset below the methods.
+Tables 1-3, ED-TCN and supplementary Tables 2 and 3 (`avel_*`), and the AV-transformer paper's
+Tables 1-3 (`avt_*`). Every table prints the all-background and majority anchors
+(cross-modality localization: its chance level) of each dataset below the methods.
 
 A table is a grid: rows (group, method), columns (e.g. supervised / weak, fusion stage,
 classifier). A Markdown cell reads `ours±std (paper)` for every dataset the table covers (the
@@ -173,6 +173,28 @@ def _avel_supp2() -> Layout:
     )
 
 
+def _avel_supp3() -> Layout:
+    rows = [
+        ("A′", "a_map", "A_prime"),
+        ("A′-att", "a_map_att", "A_prime_att"),
+        ("V", "v", "V"),  # Table 1's models: the same networks on the same features
+        ("V-att", "v_att", "V_att"),
+        ("A′+V", "a_map_v", "A_prime+V"),
+        ("A′+V-co-att", "a_map_v_coatt", "A_prime+V_co_att"),
+    ]
+    return Layout(
+        "AVE paper, supplementary Table 3: VGGish's last pooling maps as the audio input (A′)",
+        ["supervised"],
+        [
+            ("", label, [Cell("avel", model, paper=("avel", "supp_table3", key))])
+            for label, model, key in rows
+        ],
+        "A′: the spatial mean of the 6x4x512 VGGish maps; A′-att: attention over their cells "
+        "guided by the visual GAP vector; co-att: that and the audio-guided visual attention. "
+        "V and V-att are Table 1's models (trained once, in its group).",
+    )
+
+
 AVT_TABLE1_LABELS = {
     "audio_lstm": "Audio only + LSTM",
     "visual_lstm": "Visual only + LSTM",
@@ -263,6 +285,7 @@ LAYOUTS = {
     "avel_table3": _avel3,
     "avel_edtcn": _avel_edtcn,
     "avel_supp2": _avel_supp2,
+    "avel_supp3": _avel_supp3,
     "avt_table1": _avt1,
     "avt_table2": _avt2,
     "avt_table3": _avt3,

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from avexplain import paths
+from avexplain import names, paths
 from avexplain.data.datasets.common import COLUMNS
-from avexplain.features.store import StoreSpec, _create
+from avexplain.features.store import MAP_DIMS, VECTOR_DIMS, StoreSpec, _create
 
 
 def _store(path: Path, backbone: str, ids: list[str], values: np.ndarray, dims, attrs) -> None:
@@ -144,7 +144,7 @@ def write_dataset(
         visual_backbone,
         ids,
         visual.astype(np.float16),
-        ("video", "segment", "y", "x", "channel"),
+        MAP_DIMS,
         attrs,
     )
     _store(
@@ -152,10 +152,41 @@ def write_dataset(
         audio_backbone,
         ids,
         audio.astype(np.float16),
-        ("video", "segment", "channel"),
+        VECTOR_DIMS,
         attrs,
     )
     for backbone in (visual_backbone, audio_backbone):
         group = zarr.open_group(root / paths.store(dataset, backbone), mode="r+")
         group["valid"][:] = valid_rows
     return root
+
+
+def write_audio_maps(
+    root: str | Path,
+    dataset: str = "synth",
+    *,
+    grid: tuple[int, int] = (3, 2),
+    source: str = "vggish",
+    backbone: str = names.AUDIO_MAPS,
+    seed: int = 0,
+) -> Path:
+    """A maps store beside the dataset's `source` vector store (same videos, same validity):
+    each segment's vector added to one seeded random cell of a noise map, so the audio keeps
+    its signal (the input of the supplementary Table 3 models, `vggish_maps`)."""
+    root = Path(root)
+    group = zarr.open_group(root / paths.store(dataset, source), mode="r")
+    vectors = np.asarray(group["features"][:], dtype=np.float32)  # (N, T, D)
+    valid = np.asarray(group["valid"][:])
+    n, t, d = vectors.shape
+    rng = np.random.default_rng([seed, 11])
+    cells = rng.normal(size=(n, t, grid[0] * grid[1], d))
+    where = rng.integers(0, grid[0] * grid[1], size=(n, t))
+    rows, steps = np.indices((n, t))
+    cells[rows, steps, where] += vectors
+    cells[~valid] = np.nan
+    maps = cells.reshape(n, t, *grid, d).astype(np.float16)
+    attrs = {k: group.attrs[k] for k in ("weights", "config_hash")}
+    path = root / paths.store(dataset, backbone)
+    _store(path, backbone, group["video_id"][:].tolist(), maps, MAP_DIMS, attrs)
+    zarr.open_group(path, mode="r+")["valid"][:] = valid
+    return path

@@ -196,6 +196,10 @@ def _build(family, model_name, settings, dims):
 
 
 def _backbones(group, model_name, settings):
+    """(visual backbones, audio backbone) a model of the group reads: supplementary Table 2's
+    other visual features, Table 3's VGGish maps (names.AUDIO_MAPS) as the audio input."""
+    if model_name in names.AUDIO_MAP_MODELS:
+        return ((settings["visual_backbone"],), names.AUDIO_MAPS)
     if group == "avel_supp2":
         visual = names.AVEL_SUPP2[model_name][1]
         maps = settings["visual_backbone"]
@@ -250,6 +254,8 @@ def train_group(
             "time_steps": shape[1],
             "grid": tuple(shape[2:4]) if train.visual.ndim == 5 else (1, 1),
         }
+        if train.audio.ndim == 5:  # audio maps (supplementary Table 3)
+            dims["audio_grid"] = tuple(train.audio.shape[2:4])
         torch.manual_seed(seed)
         model = _build(family, model_name, settings, dims).to(device)
         conflicts = None
@@ -393,9 +399,10 @@ def job_inputs(config: dict, dataset: str, group: str) -> dict[str, list[str] | 
     group's training job reads."""
     require_segment_labels(config, dataset)
     settings = settings_for(config, dataset)
-    backbones = {settings["audio_backbone"]}
+    backbones = set()
     for model in names.LOCALIZATION_GROUPS[group]:
-        backbones.update(_backbones(group, model, settings)[0])
+        visual, audio = _backbones(group, model, settings)
+        backbones.update([*visual, audio])
     media = config["datasets"][dataset].get("members", [dataset])
     inputs = {
         "manifest": paths.manifest(dataset),
