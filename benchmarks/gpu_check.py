@@ -91,7 +91,8 @@ def check_config(config: dict, device: str, precision: str, mode: str) -> dict:
     without it training is a function of its inputs alone, comparable across devices."""
     config = json.loads(json.dumps(config))
     config["run_datasets"] = [DATASET]
-    config["clip"].update(segments=4, size=64)
+    config["clip"]["segments"] = 4
+    config["clip"]["overrides"][DATASET] = {"fps": 4, "size": 64}
     config["datasets"][DATASET].update(
         num_videos=8, shard_size=8, classes=2, splits=[0.5, 0.25, 0.25]
     )

@@ -31,6 +31,21 @@ def test_wrong_type_names_key(config):
         validate(config, root=ROOT)
 
 
+def test_clip_overrides_apply_per_dataset_and_a_union_needs_agreeing_members(config):
+    assert avconfig.clip_for(config, "synth") == {
+        **{k: v for k, v in config["clip"].items() if k != "overrides"},
+        **config["clip"]["overrides"]["synth"],
+    }
+    assert avconfig.clip_for(config, "ave")["fps"] == config["clip"]["fps"]
+    assert avconfig.clip_for(config, "avr") == avconfig.clip_for(config, "ave")
+    config["clip"]["overrides"]["llp"] = {"size": 160}
+    with pytest.raises(ConfigError, match=r"clip\.overrides.*avr \(ave, llp\)"):
+        avconfig.clip_for(config, "avr")
+    config["clip"]["overrides"]["synth"]["segments"] = 5  # shared by every dataset
+    with pytest.raises(ConfigError, match=r"clip\.overrides\.synth\.segments' is unknown"):
+        validate(config, root=ROOT)
+
+
 def test_missing_file_is_named(config):
     config = copy.deepcopy(config)
     config["run_datasets"] = ["ave"]

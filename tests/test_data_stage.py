@@ -13,7 +13,7 @@ def small_workflow(tmp_path_factory):
     config = yaml.safe_load((root / "config.yaml").read_text())
     config["datasets"]["synth"].update(num_videos=8, shard_size=4)
     # 4 s at 64 px: a missing input fails decode whatever the clip's length and size
-    config["clip"].update(segments=4, size=64)
+    config["clip"].update(segments=4, overrides={"synth": {"fps": 4, "size": 64}})
     # feature chunks must divide the shard size (checked at parse time)
     config["features"]["chunk_videos"].update(vggish=4, mc3_18=4)
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -232,11 +232,11 @@ def test_decode_script_runs_under_snakemake(sources, tmp_path):
         columns=decode.STATUS_COLUMNS,
     ).to_csv(status, index=False)
     (tmp_path / "Snakefile").write_text(
-        f"config['clip'] = {CLIP!r}\n"
         "rule decode:\n"
         "    input: status='data/{media}/download/shard-{shard}.csv'\n"
         "    output: clips=directory('data/{media}/clips/shard-{shard}')\n"
         "    log: 'logs/decode/{media}/shard-{shard}.log'\n"
+        f"    params: clip={CLIP!r}\n"
         f"    script: {str(script)!r}\n"
     )
     proc = subprocess.run(

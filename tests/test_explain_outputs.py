@@ -26,7 +26,7 @@ T, FPS, SIZE = 2, 4, 32
 @pytest.fixture
 def config():
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    cfg["clip"].update(segments=T, fps=FPS, size=SIZE)
+    cfg["clip"].update(segments=T, fps=FPS, size=SIZE, overrides={})  # not synth's own
     cfg["explain"].update(noise_levels=[0.0, 0.5, 1.0], draws=20, attention_videos=2, overrides={})
     return cfg
 

@@ -352,7 +352,7 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
     from avexplain.features.onsets import clip_onsets
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["clip"].update(segments=4, fps=4, size=32)
+    config["clip"].update(segments=4, fps=4, size=32, overrides={})
     config["datasets"]["synth"].update(num_videos=4, classes=4)
     clip, steps = config["clip"], 2
     frames, waves, onsets = [], [], []

@@ -62,7 +62,7 @@ def test_masks_of_rendered_sounds_flag_their_onsets_only(config, tmp_path):
 
 def test_masks_of_decoded_synth_clips(config, tmp_path):
     """The pipeline's path: rendered to MP4 (AAC audio), decoded to the canonical WAV."""
-    config["clip"].update(fps=4, size=32)
+    config["clip"].update(fps=4, size=32, overrides={})
     clip, T = config["clip"], config["clip"]["segments"]
     for i in (2, 6, 7):
         spec = synth.video_spec(i, config)

@@ -33,7 +33,7 @@ COLUMNS = [
 @pytest.fixture
 def config():
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    cfg["clip"].update(segments=6, fps=8, size=64)  # tiny, fast renders
+    cfg["clip"].update(segments=6, fps=8, size=64, overrides={})  # tiny, fast renders
     cfg["datasets"]["synth"].update(num_videos=12, classes=6)
     return cfg
 

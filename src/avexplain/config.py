@@ -180,6 +180,23 @@ def section_for(config: dict, section: str, dataset: str) -> dict:
     return settings
 
 
+def clip_for(config: dict, dataset: str) -> dict:
+    """The canonical clip settings of `dataset`: `clip` with `clip.overrides.<dataset>` (fps,
+    size) applied. A union (AVR) reads its members' clips, so they must agree."""
+    spec = config["datasets"].get(dataset) or {}
+    if spec.get("kind") == "union":
+        members = {m: clip_for(config, m) for m in spec["members"]}
+        first = next(iter(members.values()))
+        if any(clip != first for clip in members.values()):
+            raise ConfigError(
+                f"config key clip.overrides: the members of union dataset {dataset} "
+                f"({', '.join(members)}) have different clip settings; their clips are read as "
+                "one dataset, so give them the same fps and size"
+            )
+        return first
+    return section_for(config, "clip", dataset)
+
+
 def visible_gpus() -> int:
     """NVIDIA GPUs a job on this machine would see, without importing torch (the Snakefile calls
     this): the driver's /proc/driver/nvidia/gpus entries, none when CUDA_VISIBLE_DEVICES hides

@@ -73,6 +73,9 @@ rule decode:
         "benchmarks/out/decode/{media}/shard-{shard}.tsv"
     conda:
         "../../envs/avexplain.yaml"
+    params:
+        # a change of the clip settings re-decodes (Snakemake's params trigger)
+        clip=lambda wc: avconfig.clip_for(config, wc.media),
     script:
         "../scripts/decode.py"
 

@@ -70,7 +70,7 @@ rule extract_features:
         ),
     params:
         settings=lambda wc: avfeatures.settings_for(config, wc.media),
-        clip=config["clip"],
+        clip=lambda wc: avconfig.clip_for(config, wc.media),
         seed=config["seed"],
         shard_size=lambda wc: config["datasets"][wc.media]["shard_size"],
     script:
@@ -112,7 +112,7 @@ rule audio_onsets:
         settings=lambda wc: avconfig.section_for(config, "fusion_layers", wc.media)[
             "onsets"
         ],
-        clip=config["clip"],
+        clip=lambda wc: avconfig.clip_for(config, wc.media),
         shard_size=lambda wc: config["datasets"][wc.media]["shard_size"],
     script:
         "../scripts/audio_onsets.py"

@@ -5,6 +5,6 @@ with log_to(snakemake.log[0]):
     decode.run(
         snakemake.input.status,
         snakemake.output.clips,
-        snakemake.config["clip"],
+        snakemake.params.clip,
         workers=snakemake.threads,
     )

@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from avexplain import paths
-from avexplain.config import ConfigError, section_for
+from avexplain.config import ConfigError, clip_for, section_for
 from avexplain.data.clips import read_frames, read_wave
 from avexplain.data.manifest import read_manifest
 from avexplain.devices import pick_device
@@ -277,7 +277,7 @@ def clip_paths(config, dataset, video_id, root=".") -> tuple[Path, Path]:
 def write_attention_figures(config, dataset, predictions, manifest, out_dir, root="."):
     """Figures for the first `explain.attention_videos` test videos (predictions order) that
     have a canonical clip: one PNG per video and a grid of them."""
-    clip = config["clip"]
+    clip = clip_for(config, dataset)
     t, fps, size, sr = clip["segments"], clip["fps"], clip["size"], clip["sample_rate"]
     pred = np.load(predictions, allow_pickle=False)
     frame = read_manifest(manifest).set_index("video_id")

@@ -6,7 +6,7 @@ there would cost seconds per job."""
 
 from __future__ import annotations
 
-from avexplain.config import ConfigError, section_for
+from avexplain.config import ConfigError, clip_for, section_for
 
 
 def settings_for(config: dict, dataset: str) -> dict:
@@ -18,7 +18,7 @@ def check_settings(config: dict, dataset: str) -> dict:
     """The dataset's feature settings, or a ConfigError naming the key that cannot work."""
     settings = settings_for(config, dataset)
     shard_size = config["datasets"][dataset]["shard_size"]
-    fps = config["clip"]["fps"]
+    fps = clip_for(config, dataset)["fps"]
     problems = []
     # only the backbones this dataset extracts: a chunk size of another one cannot matter here
     for name, chunk in settings["chunk_videos"].items():
@@ -31,7 +31,7 @@ def check_settings(config: dict, dataset: str) -> dict:
         if count > fps:
             problems.append(
                 f"config key features.frames_per_segment.{name} (dataset {dataset}) is {count}, "
-                f"more than the clip.fps {fps} frames a segment has"
+                f"more than the {fps} frames a segment has (clip.fps with its overrides)"
             )
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))

@@ -65,7 +65,8 @@ def tiny_workflow(dest: Path) -> Path:
     """A copy of the workflow whose synth dataset is 4 short (4 s), small videos in 2 shards."""
     root = copy_workflow(dest)
     config = yaml.safe_load((root / "config.yaml").read_text())
-    config["clip"].update(segments=4, size=64)
+    config["clip"]["segments"] = 4
+    config["clip"]["overrides"]["synth"] = {"fps": 4, "size": 64}
     config["datasets"]["synth"].update(num_videos=4, shard_size=2, classes=2)
     config["train"]["overrides"]["synth"]["seeds"] = [0]  # one seed: runs are compared, not seeds
     config["features"]["chunk_videos"].update(vggish=2, mc3_18=2)

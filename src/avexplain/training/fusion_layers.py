@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from avexplain import paths
-from avexplain.config import ConfigError, config_hash, section_for
+from avexplain.config import ConfigError, clip_for, config_hash, section_for
 from avexplain.models.fusion_layers import single_labels
 from avexplain.names import SPLITS
 from avexplain.training.fusion_readouts import (
@@ -112,6 +112,12 @@ def config_for(config: dict, dataset: str) -> dict:
     settings(cfg["train"])  # unknown keys fail here, naming them
     if cfg["recipe"] not in RECIPES:
         raise ConfigError(f"config key {SECTION}.recipe: expected one of {RECIPES}")
+    steps, fps = cfg["end_to_end"]["steps_per_second"], clip_for(config, dataset)["fps"]
+    if cfg["recipe"] == "end_to_end" and steps > fps:
+        raise ConfigError(
+            f"config key {SECTION}.end_to_end.steps_per_second is {steps}, more than the {fps} "
+            f"frames a second of {dataset}'s clips (clip.fps with its overrides)"
+        )
     return cfg
 
 
@@ -231,7 +237,9 @@ def clip_splits(config: dict, dataset: str, clips_dirs, root=".") -> dict:
         rows = [(v, *where[v]) for v in part["video_id"]]
         targets = multi_hot(part["labels"].tolist(), classes, str(manifest_path))
         e2e = cfg["end_to_end"]
-        data = ClipSplit(rows, targets, config["clip"], e2e["steps_per_second"], cfg["onsets"])
+        data = ClipSplit(
+            rows, targets, clip_for(config, dataset), e2e["steps_per_second"], cfg["onsets"]
+        )
         out[name] = {
             "ids": part["video_id"].to_numpy(dtype=str),
             "inputs": data,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avexplain.config import ConfigError
+from avexplain.config import ConfigError, clip_for
 from avexplain.data.audit import Audit
 from avexplain.data.datasets.common import COLUMNS, to_frame
 from avexplain.names import SPLITS
@@ -82,7 +82,7 @@ class VideoSpec:
 
 
 def _settings(config: dict) -> tuple[int, int, int, int, int, int]:
-    clip, ds = config["clip"], config["datasets"]["synth"]
+    clip, ds = clip_for(config, "synth"), config["datasets"]["synth"]
     return (
         int(config["seed"]),
         int(clip["segments"]),
