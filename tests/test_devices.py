@@ -40,11 +40,11 @@ if sys.argv[1] == "cpu":
     pick_device("cpu")
     assert keep_freed_memory()  # cached: the call pick_device made succeeded
 faults = []
-for _ in range(4):  # like forward passes: allocated, touched, freed, again
+for _ in range(8):  # like forward passes: allocated, touched, freed, again
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     torch.empty(64 << 20, dtype=torch.uint8).fill_(1)
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(sum(faults[2:]))  # the heap has grown to fit the block by then
+print(*faults[2:])  # the heap has grown to fit the block by then
 """
 
 
@@ -58,11 +58,16 @@ def test_a_cpu_job_keeps_freed_memory_for_reuse():
     pick_device("cpu"), where glibc's default gives it back to the kernel every time (16,384
     faults each)."""
 
-    def faults(mode: str) -> int:
+    def faults(mode: str) -> list[int]:
         proc = subprocess.run(
             [sys.executable, "-c", REUSE_SCRIPT, mode], capture_output=True, text=True, check=True
         )
-        return int(proc.stdout.split()[-1])
+        return sorted(int(n) for n in proc.stdout.split())
 
-    assert faults("default") > 20_000
-    assert faults("cpu") < 1000
+    # glibc's default maps and unmaps the block every time: every pass faults
+    assert faults("default")[0] > 16_000
+    # kept: most passes fault on nothing. Not all: in a CI run under load, one pass of the
+    # kept block faulted on every page (seen 1 time in 3 beside a busy, memory-hungry process)
+    # while no pass of the default ever did not, so the median is what tells them apart
+    cpu = faults("cpu")
+    assert cpu[len(cpu) // 2] < 1000, cpu
