@@ -426,3 +426,15 @@ def test_end_to_end_recipe_runs_a_tiny_synth_run_on_cpu(tmp_path):
     assert record["recipe"]["recipe"] == "end_to_end"
     assert record["recipe"]["time_steps"] == 8 and record["recipe"]["time_step_s"] == 0.5
     assert 0 <= record["mean"]["top1"] <= 100
+
+
+def test_end_to_end_needs_as_many_frames_a_second_as_steps():
+    """synth's clips have 4 frames a second (clip.overrides.synth): the paper's 10 steps a
+    second cannot be sampled from them, and planning says so, naming the key."""
+    from avexplain.config import ConfigError
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["fusion_layers"]["recipe"] = "end_to_end"
+    with pytest.raises(ConfigError, match=r"end_to_end\.steps_per_second is 10, more than the 4"):
+        tr.config_for(config, "synth")
+    assert tr.config_for(config, "ave")["recipe"] == "end_to_end"  # 16 frames a second
