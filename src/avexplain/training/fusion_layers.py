@@ -112,12 +112,13 @@ def config_for(config: dict, dataset: str) -> dict:
     settings(cfg["train"])  # unknown keys fail here, naming them
     if cfg["recipe"] not in RECIPES:
         raise ConfigError(f"config key {SECTION}.recipe: expected one of {RECIPES}")
-    steps, fps = cfg["end_to_end"]["steps_per_second"], clip_for(config, dataset)["fps"]
-    if cfg["recipe"] == "end_to_end" and steps > fps:
-        raise ConfigError(
-            f"config key {SECTION}.end_to_end.steps_per_second is {steps}, more than the {fps} "
-            f"frames a second of {dataset}'s clips (clip.fps with its overrides)"
-        )
+    if cfg["recipe"] == "end_to_end":  # only this recipe samples frames from the clips
+        steps, fps = cfg["end_to_end"]["steps_per_second"], clip_for(config, dataset)["fps"]
+        if steps > fps:
+            raise ConfigError(
+                f"config key {SECTION}.end_to_end.steps_per_second is {steps}, more than the "
+                f"{fps} frames a second of {dataset}'s clips (clip.fps with its overrides)"
+            )
     return cfg
 
 
