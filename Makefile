@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= 2
 
-.PHONY: demo demo-families test install lint format clean-results
+.PHONY: demo test install lint format clean-results
 
 install: $(STAMP)
 
@@ -18,21 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e '.[dev]'
 	@touch $(STAMP)
 
-# The offline demo on the embedded synth dataset: every table and figure, then the HTML report.
+# The offline demo on the embedded synth dataset: every table and figure of the five papers (STAN,
+# the AVE paper's localization family, the AV-transformer, the fusion layers), then the HTML report.
 demo: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) demo
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \
 		--report results/report.html demo
-
-# The demo plus the other papers' model families on synth: the AVE paper's localization family,
-# the AV-transformer and the event-specific fusion layers (MC3-18 and the VGGish maps are
-# extracted too).
-FAMILIES_ON_SYNTH := 'localization={datasets: [synth]}' 'fusion_layers={datasets: [synth]}'
-demo-families: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \
-		--config $(FAMILIES_ON_SYNTH) -- demo
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile profiles/local --cores $(CORES) \
-		--config $(FAMILIES_ON_SYNTH) --report results/report.html -- demo
 
 # The whole suite, the Snakemake linter and the formatter check.
 test: $(STAMP)

@@ -507,6 +507,30 @@ def test_load_arrays_aligns_targets_with_the_stores(tmp_path):
         loc.load_arrays(config, "llp", "train", root)
 
 
+def test_principal_components_keep_a_low_rank_signal():
+    """`localization.visual_components`: a signal in 3 of 12 channels keeps every distance
+    between regions through its 3 components, centred on the fitted mean; asking for more
+    components than channels names both numbers."""
+    g = torch.Generator().manual_seed(0)
+    directions = torch.linalg.qr(torch.randn(12, 3, generator=g))[0]
+    visual = torch.randn(20, T, *GRID, 3, generator=g) @ directions.T + 5.0
+    project = loc.principal_components(visual, 3)
+    out = project(visual)
+    assert out.shape == (20, T, *GRID, 3)
+    rows, projected = visual.reshape(-1, 12)[:60], out.reshape(-1, 3)[:60]
+    exact = "donot_use_mm_for_euclid_dist"  # the matmul shortcut is off by 1e-2 near zero
+    torch.testing.assert_close(
+        torch.cdist(projected, projected, compute_mode=exact),
+        torch.cdist(rows, rows, compute_mode=exact),
+        atol=1e-4,
+        rtol=1e-4,
+    )
+    assert out.reshape(-1, 3).mean(0).abs().max() < 1e-4
+    assert project(visual[:2]).shape == (2, T, *GRID, 3)  # the fitted map applies to any split
+    with pytest.raises(ValueError, match="13 principal components of 12-d"):
+        loc.principal_components(visual, 13)
+
+
 # --- smoke training -----------------------------------------------------------------------
 
 

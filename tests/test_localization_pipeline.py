@@ -27,7 +27,10 @@ def dataset(tmp_path_factory):
     """Random stores of 40 videos (the family's synth visual backbone and VGGish), each with
     one audio-visual event."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["localization"]["overrides"]["synth"].update(epochs=2, batch_size=8, seeds=[0, 1])
+    # 8 principal components of the 16 channels: the projection's path, whatever synth's setting
+    config["localization"]["overrides"]["synth"].update(
+        epochs=2, batch_size=8, seeds=[0, 1], visual_components=8
+    )
     root = stores.write_dataset(
         tmp_path_factory.mktemp("loc"), num_videos=40, num_classes=3, grid=(2, 2),
         visual_dim=16, audio_dim=8,
@@ -54,6 +57,7 @@ def test_group_job_writes_every_model_and_the_table(dataset, tmp_path):
     maps = runs.settings_for(config, "synth")["visual_backbone"]
     assert record["provenance"]["features"][maps]["backbone"] == maps
     assert len(record["provenance"]["weights_sha256"]) == 64
+    assert record["provenance"]["settings"]["visual_components"] == 8
     pred = np.load(
         root / paths.localization_trained("synth", "avel", "av_att", 0, "predictions.npz")
     )

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from avexplain import models
-from avexplain.names import UNIMODAL
+from avexplain.names import FUSION_LAYER_TABLES, UNIMODAL
+from avexplain.tables import localization as localization_tables
 from avexplain.testing import stores
 from avexplain.testing.workflow import copy_workflow, snakemake
 
@@ -45,6 +46,9 @@ def test_demo_trains_every_model_and_builds_both_tables(tmp_path):
     for table in ("stan_table1", "stan_table2"):
         for ext in ("csv", "md"):
             assert f"results/tables/{table}.{ext}" in proc.stdout
+    # the other papers' families are part of the demo: every table of theirs is planned
+    for table in (*localization_tables.TABLES, *FUSION_LAYER_TABLES, "localization_pointing"):
+        assert f"results/tables/{table}.md" in proc.stdout, table
 
 
 def test_seeds_fan_out_per_dataset(tmp_path):

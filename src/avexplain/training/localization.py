@@ -339,6 +339,37 @@ def load_arrays(
     return arrays, lazy.video_ids
 
 
+class Projection(NamedTuple):
+    """Principal components of visual features: (x - mean) @ basis, basis (D, k)."""
+
+    mean: torch.Tensor
+    basis: torch.Tensor
+
+    def __call__(self, visual: torch.Tensor) -> torch.Tensor:
+        return (visual - self.mean) @ self.basis
+
+
+def principal_components(visual: torch.Tensor, k: int, max_rows: int = 8192) -> Projection:
+    """The first `k` principal components of the last axis of `visual` (every other axis a
+    sample: segments and regions alike), from the covariance of up to `max_rows` evenly spaced
+    rows; only the top k eigenpairs are computed (a third of a full decomposition's time).
+    Each component's largest entry is made positive, so the signs are reproducible."""
+    import scipy.linalg
+
+    rows = visual.reshape(-1, visual.shape[-1])
+    dim = rows.shape[-1]
+    if not 0 < k <= dim:
+        raise ValueError(f"{k} principal components of {dim}-d features")
+    pick = np.unique(np.linspace(0, len(rows) - 1, min(max_rows, len(rows))).astype(int))
+    sample = rows[pick].cpu().float()
+    mean = sample.mean(0)
+    covariance = torch.cov(sample.T).numpy()
+    _, vectors = scipy.linalg.eigh(covariance, subset_by_index=[dim - k, dim - 1])
+    basis = vectors[:, ::-1]  # largest variance first
+    basis = basis * np.sign(basis[np.abs(basis).argmax(0), np.arange(k)])
+    return Projection(mean.to(visual), torch.from_numpy(basis.copy()).to(visual))
+
+
 class PairedSource:
     """`avexplain.training.train` batch source over virtual rows: row r shows visual row `visual_rows[r]`
     and audio row `audio_rows[r]` with target `targets[r]` (mismatched pairs have i != j)."""

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SETTING_KEYS = (
     "visual_backbone",
+    "visual_components",
     "audio_backbone",
     "seeds",
     "single_seed_groups",
@@ -91,30 +92,41 @@ def planned_models(config: dict, dataset: str, groups=None) -> list[tuple[str, s
 # --- features -----------------------------------------------------------------------------
 
 
-def _load(config, dataset, split, root, visual_backbones, audio_backbone):
-    """Arrays of a split with the visual features of one backbone (maps as stored) or several
-    (their GAP vectors concatenated: supplementary Table 2's [VGG-19; MC3-18])."""
+def _load(config, dataset, root, settings, visual_backbones, audio_backbone):
+    """{split: (Arrays, video ids)} with the visual features of one backbone (maps as stored)
+    or several (their GAP vectors concatenated: supplementary Table 2's [VGG-19; MC3-18]). The
+    family's visual maps are projected on their first `visual_components` principal components
+    of the training split when that is set (synth: docs/localization.md, "Cost")."""
     from avexplain.training import localization as loc
 
     parts = []
     for backbone in visual_backbones:
-        arrays, ids = loc.load_arrays(
-            config, dataset, split, root, visual_backbone=backbone, audio_backbone=audio_backbone
-        )
-        parts.append((arrays, ids))
-    arrays, ids = parts[0]
-    if len(parts) > 1:
-        import torch
+        splits = {
+            s: loc.load_arrays(
+                config, dataset, s, root, visual_backbone=backbone, audio_backbone=audio_backbone
+            )
+            for s in names.SPLITS
+        }
+        k = settings["visual_components"]
+        if k and backbone == settings["visual_backbone"]:
+            project = loc.principal_components(splits["train"][0].visual, k)
+            for arrays, _ in splits.values():
+                arrays.visual = project(arrays.visual)
+        parts.append(splits)
+    if len(parts) == 1:
+        return parts[0]
+    import torch
 
-        for _, other_ids in parts[1:]:
-            if list(other_ids) != list(ids):
-                raise ValueError(
-                    f"{dataset}/{split}: the stores of {visual_backbones} hold different videos"
-                )
-        vectors = [p[0].visual for p in parts]
+    for split in names.SPLITS:
+        arrays, ids = parts[0][split]
+        if any(list(p[split][1]) != list(ids) for p in parts[1:]):
+            raise ValueError(
+                f"{dataset}/{split}: the stores of {visual_backbones} hold different videos"
+            )
+        vectors = [p[split][0].visual for p in parts]
         vectors = [v.mean(dim=(2, 3)) if v.ndim == 5 else v for v in vectors]
         arrays.visual = torch.cat(vectors, dim=-1)
-    return arrays, ids
+    return parts[0]
 
 
 def _conflicts(config, dataset, root, train_ids, classes):
@@ -140,13 +152,13 @@ def _cml_queries(config, dataset, root, test, test_ids, time_steps):
     return loc.cml_queries(test.targets.numpy()), {}
 
 
-def _cml_data(config, dataset, root, backbones):
+def _cml_data(config, dataset, root, settings, backbones):
     """AVE: the cross-modality split (cml_*Set.txt) drawn from the videos of every project
     split, each row's targets its own event; other datasets: the project's splits."""
     from avexplain.training import localization as loc
 
     cml = config["datasets"][dataset].get("cml_splits")
-    data = {s: _load(config, dataset, s, root, *backbones) for s in names.SPLITS}
+    data = _load(config, dataset, root, settings, *backbones)
     if not cml:
         return data
     import torch
@@ -239,9 +251,9 @@ def train_group(
         key = (backbones[0], backbones[1])
         if key not in cache:
             if group == "avel_table3":
-                data = _cml_data(config, dataset, root, backbones)
+                data = _cml_data(config, dataset, root, settings, backbones)
             else:
-                data = {s: _load(config, dataset, s, root, *backbones) for s in names.SPLITS}
+                data = _load(config, dataset, root, settings, *backbones)
             cache[key] = {s: (a.to(device), ids) for s, (a, ids) in data.items()}
             cache[key]["provenance"] = _provenance(config, dataset, backbones, root)
         data = cache[key]
