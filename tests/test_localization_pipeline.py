@@ -58,6 +58,10 @@ def test_group_job_writes_every_model_and_the_table(dataset, tmp_path):
     assert record["provenance"]["features"][maps]["backbone"] == maps
     assert len(record["provenance"]["weights_sha256"]) == 64
     assert record["provenance"]["settings"]["visual_components"] == 8
+    # the attention reads 8 principal components; V, which averages the map, the 16 channels
+    assert record["visual_components"] == 8
+    v = json.loads((root / paths.localization_trained("synth", "avel", "v", 0)).read_text())
+    assert v["visual_components"] is None
     pred = np.load(
         root / paths.localization_trained("synth", "avel", "av_att", 0, "predictions.npz")
     )

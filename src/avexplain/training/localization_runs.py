@@ -92,41 +92,30 @@ def planned_models(config: dict, dataset: str, groups=None) -> list[tuple[str, s
 # --- features -----------------------------------------------------------------------------
 
 
-def _load(config, dataset, root, settings, visual_backbones, audio_backbone):
-    """{split: (Arrays, video ids)} with the visual features of one backbone (maps as stored)
-    or several (their GAP vectors concatenated: supplementary Table 2's [VGG-19; MC3-18]). The
-    family's visual maps are projected on their first `visual_components` principal components
-    of the training split when that is set (synth: docs/localization.md, "Cost")."""
+def _load(config, dataset, split, root, visual_backbones, audio_backbone):
+    """Arrays of a split with the visual features of one backbone (maps as stored) or several
+    (their GAP vectors concatenated: supplementary Table 2's [VGG-19; MC3-18])."""
     from avexplain.training import localization as loc
 
     parts = []
     for backbone in visual_backbones:
-        splits = {
-            s: loc.load_arrays(
-                config, dataset, s, root, visual_backbone=backbone, audio_backbone=audio_backbone
-            )
-            for s in names.SPLITS
-        }
-        k = settings["visual_components"]
-        if k and backbone == settings["visual_backbone"]:
-            project = loc.principal_components(splits["train"][0].visual, k)
-            for arrays, _ in splits.values():
-                arrays.visual = project(arrays.visual)
-        parts.append(splits)
-    if len(parts) == 1:
-        return parts[0]
-    import torch
+        arrays, ids = loc.load_arrays(
+            config, dataset, split, root, visual_backbone=backbone, audio_backbone=audio_backbone
+        )
+        parts.append((arrays, ids))
+    arrays, ids = parts[0]
+    if len(parts) > 1:
+        import torch
 
-    for split in names.SPLITS:
-        arrays, ids = parts[0][split]
-        if any(list(p[split][1]) != list(ids) for p in parts[1:]):
-            raise ValueError(
-                f"{dataset}/{split}: the stores of {visual_backbones} hold different videos"
-            )
-        vectors = [p[split][0].visual for p in parts]
+        for _, other_ids in parts[1:]:
+            if list(other_ids) != list(ids):
+                raise ValueError(
+                    f"{dataset}/{split}: the stores of {visual_backbones} hold different videos"
+                )
+        vectors = [p[0].visual for p in parts]
         vectors = [v.mean(dim=(2, 3)) if v.ndim == 5 else v for v in vectors]
         arrays.visual = torch.cat(vectors, dim=-1)
-    return parts[0]
+    return arrays, ids
 
 
 def _conflicts(config, dataset, root, train_ids, classes):
@@ -152,13 +141,13 @@ def _cml_queries(config, dataset, root, test, test_ids, time_steps):
     return loc.cml_queries(test.targets.numpy()), {}
 
 
-def _cml_data(config, dataset, root, settings, backbones):
+def _cml_data(config, dataset, root, backbones):
     """AVE: the cross-modality split (cml_*Set.txt) drawn from the videos of every project
     split, each row's targets its own event; other datasets: the project's splits."""
     from avexplain.training import localization as loc
 
     cml = config["datasets"][dataset].get("cml_splits")
-    data = _load(config, dataset, root, settings, *backbones)
+    data = {s: _load(config, dataset, s, root, *backbones) for s in names.SPLITS}
     if not cml:
         return data
     import torch
@@ -192,6 +181,47 @@ def _state_hash(model) -> str:
         digest.update(key.encode())
         digest.update(value.detach().cpu().float().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _dims(train) -> dict:
+    """The shape arguments of a model reading `train` (localization.Arrays)."""
+    shape = train.visual.shape
+    dims = {
+        "visual_dim": shape[-1],
+        "audio_dim": train.audio.shape[-1],
+        "num_classes": train.targets.shape[-1] - 1,
+        "time_steps": shape[1],
+        "grid": tuple(shape[2:4]) if train.visual.ndim == 5 else (1, 1),
+    }
+    if train.audio.ndim == 5:  # audio maps (supplementary Table 3)
+        dims["audio_grid"] = tuple(train.audio.shape[2:4])
+    return dims
+
+
+def _attends(family, model_name, settings, dims) -> bool:
+    """Whether the model attends over the regions of the visual maps (it takes no vectors)."""
+    import torch
+
+    with torch.device("meta"):  # the shape of the network, no weights
+        probe = _build(family, model_name, settings, dims)
+    return "vector" not in probe.visual_forms
+
+
+def _projected(data: dict, components: int) -> dict:
+    """The cached splits with their visual maps on the first `components` principal components
+    of the training split's regions (`localization.visual_components`; docs/localization.md,
+    "Principal components on synth")."""
+    from dataclasses import replace
+
+    from avexplain.training import localization as loc
+
+    project = loc.principal_components(data["train"][0].visual, components)
+    out = {
+        s: (replace(data[s][0], visual=project(data[s][0].visual)), data[s][1])
+        for s in names.SPLITS
+    }
+    out["provenance"] = data["provenance"]
+    return out
 
 
 def _build(family, model_name, settings, dims):
@@ -251,23 +281,23 @@ def train_group(
         key = (backbones[0], backbones[1])
         if key not in cache:
             if group == "avel_table3":
-                data = _cml_data(config, dataset, root, settings, backbones)
+                data = _cml_data(config, dataset, root, backbones)
             else:
-                data = _load(config, dataset, root, settings, *backbones)
+                data = {s: _load(config, dataset, s, root, *backbones) for s in names.SPLITS}
             cache[key] = {s: (a.to(device), ids) for s, (a, ids) in data.items()}
             cache[key]["provenance"] = _provenance(config, dataset, backbones, root)
+        dims = _dims(cache[key]["train"][0])
+        # the models that attend over the regions read their principal components, if set
+        components = settings["visual_components"]
+        if not (components and _attends(family, model_name, settings, dims)):
+            components = None
+        elif (*key, components) not in cache:
+            cache[(*key, components)] = _projected(cache[key], components)
+        if components:
+            key = (*key, components)
+            dims = _dims(cache[key]["train"][0])
         data = cache[key]
         (train, train_ids), (val, _), (test, test_ids) = (data[s] for s in names.SPLITS)
-        shape = train.visual.shape
-        dims = {
-            "visual_dim": shape[-1],
-            "audio_dim": train.audio.shape[-1],
-            "num_classes": train.targets.shape[-1] - 1,
-            "time_steps": shape[1],
-            "grid": tuple(shape[2:4]) if train.visual.ndim == 5 else (1, 1),
-        }
-        if train.audio.ndim == 5:  # audio maps (supplementary Table 3)
-            dims["audio_grid"] = tuple(train.audio.shape[2:4])
         torch.manual_seed(seed)
         model = _build(family, model_name, settings, dims).to(device)
         conflicts = None
@@ -292,7 +322,9 @@ def train_group(
         out = {"video_ids": np.asarray(test_ids, dtype=str), "targets": test_targets}
         if model.task == "cml":
             visual, audio = loc.embed(model, test.visual, test.audio, settings["batch_size"])
-            queries, skipped = _cml_queries(config, dataset, root, test, test_ids, shape[1])
+            queries, skipped = _cml_queries(
+                config, dataset, root, test, test_ids, dims["time_steps"]
+            )
             metrics = loc.cross_modal_localization(visual, audio, queries)
             metrics["skipped"] = skipped
             out.update(visual_embedding=visual, audio_embedding=audio)
@@ -316,6 +348,7 @@ def train_group(
             "best_epoch": fitted["best_epoch"],
             "history": fitted["history"],
             "test_segments": int(np.prod(test_targets.shape[:2])),
+            "visual_components": components,  # None: the visual features as stored
             "cpu_seconds": round(time.process_time() - started, 2),
             "device": str(device),
             "provenance": {
