@@ -1,5 +1,6 @@
 """Audio onset masks (features/onsets.py) against the onsets synth renders."""
 
+import fcntl
 import wave
 from pathlib import Path
 
@@ -79,11 +80,25 @@ def test_masks_of_decoded_synth_clips(config, tmp_path):
 def test_librosa_defaults_are_the_plain_two_step_call(config):
     """top_db=None and zero padding reproduce onset_strength(y) then onset_detect on it."""
     y = synth._audio(synth.video_spec(3, config), 10, SR).astype(np.float32)
+    # ours first: it compiles librosa's numba code under the lock (a fresh install's cache)
+    ours = onsets.onset_times(y, SR, top_db=None, pad_mode="constant")
     plain = librosa.onset.onset_detect(
         onset_envelope=librosa.onset.onset_strength(y=y, sr=SR), sr=SR, units="time"
     )
-    ours = onsets.onset_times(y, SR, top_db=None, pad_mode="constant")
     np.testing.assert_allclose(ours, plain)
+
+
+def test_only_the_first_detection_takes_the_compile_lock(config, monkeypatch):
+    """Two processes compiling librosa's cached numba code at once can corrupt the cache (numba
+    issue 10128): a process's first detection holds an exclusive file lock, later ones do
+    not."""
+    taken, flock = [], fcntl.flock
+    monkeypatch.setattr(onsets, "_compiled", False)
+    monkeypatch.setattr(fcntl, "flock", lambda fd, op: (taken.append(op), flock(fd, op)))
+    y = synth._audio(synth.video_spec(3, config), 10, SR).astype(np.float32)
+    first = onsets.onset_times(y, SR)
+    np.testing.assert_array_equal(onsets.onset_times(y, SR), first)
+    assert taken == [fcntl.LOCK_EX]
 
 
 def test_times_fall_in_the_step_that_contains_them():

@@ -14,9 +14,12 @@ An onset at time t falls in step floor(t * steps_per_second)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,6 +44,28 @@ DEFAULTS = {
 }
 
 
+_compiled = False  # whether this process has compiled (or loaded) librosa's numba code
+
+
+@contextlib.contextmanager
+def _compile_lock():
+    """Held across this process's first onset detection. librosa's peak picking is numba code
+    cached on disk (about 30 s to compile, 2 s to load); two processes compiling it at once can
+    leave cache files from different processes that segfault the next one to load them (numba
+    issue 10128: two onset jobs side by side on a fresh install). Under the lock one process
+    compiles and writes the cache, the others wait and load it."""
+    global _compiled
+    if _compiled:
+        yield
+        return
+    folder = Path(librosa.__file__).parent  # where numba caches librosa's code, if writable
+    lock = folder if os.access(folder, os.W_OK) else Path(tempfile.gettempdir())
+    with open(lock / ".avexplain-numba.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
+    _compiled = True
+
+
 def onset_times(
     wave: np.ndarray,
     sample_rate: int,
@@ -54,21 +79,22 @@ def onset_times(
 ) -> np.ndarray:
     """Onset times (seconds, ascending) of a mono wave. top_db=None: librosa's 80 dB floor."""
     wave = np.asarray(wave, dtype=np.float32)
-    mel = librosa.feature.melspectrogram(
-        y=wave, sr=sample_rate, hop_length=hop_length, n_mels=n_mels, pad_mode=pad_mode
-    )
-    log_mel = librosa.power_to_db(mel, ref=np.max, top_db=80.0 if top_db is None else top_db)
-    envelope = librosa.onset.onset_strength(S=log_mel, sr=sample_rate, hop_length=hop_length)
-    extra = {} if wait is None else {"wait": wait}
-    return librosa.onset.onset_detect(
-        onset_envelope=envelope,
-        sr=sample_rate,
-        hop_length=hop_length,
-        units="time",
-        delta=delta,
-        backtrack=backtrack,
-        **extra,
-    )
+    with _compile_lock():
+        mel = librosa.feature.melspectrogram(
+            y=wave, sr=sample_rate, hop_length=hop_length, n_mels=n_mels, pad_mode=pad_mode
+        )
+        log_mel = librosa.power_to_db(mel, ref=np.max, top_db=80.0 if top_db is None else top_db)
+        envelope = librosa.onset.onset_strength(S=log_mel, sr=sample_rate, hop_length=hop_length)
+        extra = {} if wait is None else {"wait": wait}
+        return librosa.onset.onset_detect(
+            onset_envelope=envelope,
+            sr=sample_rate,
+            hop_length=hop_length,
+            units="time",
+            delta=delta,
+            backtrack=backtrack,
+            **extra,
+        )
 
 
 def onset_mask(times: np.ndarray, segments: int, steps_per_second: int = 1) -> np.ndarray:
