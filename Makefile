@@ -1,7 +1,8 @@
 # The two commands of the README: `make demo` and `make test`. Both create .venv when missing.
 # uv installs the dependencies (about 5 GB with torch's CUDA libraries) in 1 to 1.5 minutes where pip
 # took three; --compile-bytecode because imports run with PYTHONDONTWRITEBYTECODE on some machines
-# and would then recompile torch in every job.
+# and would then recompile torch in every job. Likewise librosa's numba code is compiled into its
+# cache once (30 s), not by the first onset jobs of the demo.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,6 +17,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet 'uv>=0.5,<1'
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e '.[dev]'
+	$(BIN)/python -c 'from avexplain.features.onsets import warm; warm()'
 	@touch $(STAMP)
 
 # The offline demo on the embedded synth dataset: every table and figure of the five papers (STAN,

@@ -66,6 +66,12 @@ def _compile_lock():
     _compiled = True
 
 
+def warm() -> None:
+    """Compile librosa's numba code into its on-disk cache once (`make install` does, so that
+    no pipeline job spends 30 s on it or waits for the lock while another job does)."""
+    onset_times(np.random.default_rng(0).standard_normal(16000).astype(np.float32), 16000)
+
+
 def onset_times(
     wave: np.ndarray,
     sample_rate: int,
