@@ -207,19 +207,21 @@ def _attends(family, model_name, settings, dims) -> bool:
     return "vector" not in probe.visual_forms
 
 
-def _projected(data: dict, components: int) -> dict:
+def _view(data: dict, components: int | None) -> dict:
     """The cached splits with their visual maps on the first `components` principal components
     of the training split's regions (`localization.visual_components`; docs/localization.md,
-    "Principal components on synth")."""
+    "Principal components on synth"), or, with None, averaged over the regions."""
     from dataclasses import replace
 
     from avexplain.training import localization as loc
 
-    project = loc.principal_components(data["train"][0].visual, components)
-    out = {
-        s: (replace(data[s][0], visual=project(data[s][0].visual)), data[s][1])
-        for s in names.SPLITS
-    }
+    visual = {s: data[s][0].visual for s in names.SPLITS}
+    if components:
+        project = loc.principal_components(visual["train"], components)
+        visual = {s: project(v) for s, v in visual.items()}
+    else:
+        visual = {s: v.mean(dim=(2, 3)) for s, v in visual.items()}
+    out = {s: (replace(data[s][0], visual=visual[s]), data[s][1]) for s in names.SPLITS}
     out["provenance"] = data["provenance"]
     return out
 
@@ -286,15 +288,17 @@ def train_group(
                 data = {s: _load(config, dataset, s, root, *backbones) for s in names.SPLITS}
             cache[key] = {s: (a.to(device), ids) for s, (a, ids) in data.items()}
             cache[key]["provenance"] = _provenance(config, dataset, backbones, root)
+        # a model that attends over the regions reads the maps (their first principal
+        # components, if set); the others read the maps' averages, computed once here (the same
+        # numbers they would compute, without copying the whole maps into every batch)
         dims = _dims(cache[key]["train"][0])
-        # the models that attend over the regions read their principal components, if set
-        components = settings["visual_components"]
-        if not (components and _attends(family, model_name, settings, dims)):
-            components = None
-        elif (*key, components) not in cache:
-            cache[(*key, components)] = _projected(cache[key], components)
-        if components:
-            key = (*key, components)
+        attends = _attends(family, model_name, settings, dims)
+        components = settings["visual_components"] if attends else None
+        view = components if attends else "average"
+        if cache[key]["train"][0].visual.ndim == 5 and (components or not attends):
+            if (*key, view) not in cache:
+                cache[(*key, view)] = _view(cache[key], components)
+            key = (*key, view)
             dims = _dims(cache[key]["train"][0])
         data = cache[key]
         (train, train_ids), (val, _), (test, test_ids) = (data[s] for s in names.SPLITS)
