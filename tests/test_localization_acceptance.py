@@ -1,5 +1,5 @@
 """Acceptance tests of the localization families on the demo-sized synth run (the synth_run
-fixture, with the families added as `make demo-families` adds them; opt-in with
+fixture, with the families added as `make demo` adds them; opt-in with
 AVEXPLAIN_FAMILY_RUNS=1, see avexplain.testing.workflow.build_families; this module runs on the
 same pytest-xdist worker as tests/test_synth_acceptance.py, so the run is built once).
 
@@ -62,9 +62,9 @@ def _anchor(run, family, model):
 
 
 V_NOT_SHOWN = pytest.mark.xfail(
-    reason="measured (make demo-families at 203ae7e, synth clips at 4 frames/s): V 49.0 against "
-    "the all-background anchor 45.0, +4.0 [-1.0, 9.6] (51.9 at 6b95f8d, shown); "
-    "docs/localization.md, 'On synth'. The assertion is kept; a pass is reported (XPASS)",
+    reason="measured (make demo at 0f8f9f2, as at 203ae7e): V 49.0 against the all-background "
+    "anchor 45.0, +4.0 [-1.0, 9.6] (51.9 at 6b95f8d, shown); docs/localization.md, 'On synth'. "
+    "The assertion is kept; a pass is reported (XPASS)",
     strict=False,
 )
 
@@ -131,11 +131,9 @@ def _avt_av_models():
 
 
 @pytest.mark.xfail(
-    reason="measured (make demo-families at 203ae7e, 4x4 ResNet-152 maps): 7 of the "
-    "AV-transformer's 57 audio-visual models do not beat the audio LSTM A (74.3): "
-    "avt_lstm_avol_mlp -10.1 [-17.6, -2.7], avt_dam -9.2 [-15.6, -2.4], avt_intra_avol_mlp "
-    "-7.6 [-13.8, -1.8], avt_intra_audio_avol_mlp -6.0 [-13.9, 1.5], avt_mlp_avol_lstm -2.2 "
-    "[-9.4, 4.7], avt_conv3d_avol_mlp -1.8 [-8.1, 4.4], avt_lstm_avol_avel -0.1 [-4.5, 4.3] "
+    reason="measured (make demo at 0f8f9f2, 4x4 ResNet-152 maps, 256 principal components for "
+    "the attending models): 2 of the AV-transformer's 57 audio-visual models do not beat the "
+    "audio LSTM A (74.3): avt_dam -9.2 [-15.6, -2.4], avt_conv3d_avol_lstm -3.5 [-11.8, 5.2] "
     "(docs/localization.md, 'On synth'); every other model and every background anchor hold. "
     "The assertion is kept; a pass is reported (XPASS)",
     strict=False,

@@ -81,12 +81,21 @@ def test_slurm_profile_plans_the_full_reproduction(tmp_path):
         d: len(shard_ids(count_videos(config, d, ROOT), config["datasets"][d]["shard_size"]))
         for d in ("synth", "ave", "llp")
     }
-    # synth extracts only the backbones its models use (features.overrides.synth.backbones);
-    # AVE also the VGGish maps its localization family's supplementary Table 3 asks for
-    extractions = sum(n * len(settings_for(config, d)["backbones"]) for d, n in shards.items())
-    extractions += shards["ave"] * (
-        names.AUDIO_MAPS not in settings_for(config, "ave")["backbones"]
-    )
+
+    def backbones(dataset):
+        """The dataset's own backbones (synth: only what STAN uses) and those its families ask
+        for: the localization maps and supplementary Table 3's VGGish maps, the fusion layers'
+        MC3-18 and VGGish."""
+        wanted = set(settings_for(config, dataset)["backbones"])
+        for family in ("localization", "fusion_layers"):
+            if dataset in config[family]["datasets"]:
+                section = {**config[family], **config[family].get("overrides", {}).get(dataset, {})}
+                wanted |= {section["visual_backbone"], section["audio_backbone"]}
+        if dataset in config["localization"]["datasets"]:
+            wanted.add(names.AUDIO_MAPS)
+        return wanted
+
+    extractions = sum(n * len(backbones(d)) for d, n in shards.items())
     root = copy_workflow(tmp_path)
     proc = snakemake(
         root, "--profile", "profiles/slurm", "-n", "--config", "run_datasets=[synth,ave,llp,avr]"
