@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from avexplain import names
+from avexplain.config import section_for
 from avexplain.data.manifest import count_videos
 from avexplain.features.settings import settings_for
 from avexplain.shards import shard_ids
@@ -89,7 +90,7 @@ def test_slurm_profile_plans_the_full_reproduction(tmp_path):
         wanted = set(settings_for(config, dataset)["backbones"])
         for family in ("localization", "fusion_layers"):
             if dataset in config[family]["datasets"]:
-                section = {**config[family], **config[family].get("overrides", {}).get(dataset, {})}
+                section = section_for(config, family, dataset)
                 wanted |= {section["visual_backbone"], section["audio_backbone"]}
         if dataset in config["localization"]["datasets"]:
             wanted.add(names.AUDIO_MAPS)

@@ -352,7 +352,7 @@ class Projection(NamedTuple):
 def principal_components(visual: torch.Tensor, k: int, max_rows: int = 8192) -> Projection:
     """The first `k` principal components of the last axis of `visual` (every other axis a
     sample: segments and regions alike), from the covariance of up to `max_rows` evenly spaced
-    rows; only the top k eigenpairs are computed (a third of a full decomposition's time).
+    rows; only the top k eigenpairs are computed.
     Each component's largest entry is made positive, so the signs are reproducible."""
     import scipy.linalg
 

@@ -207,17 +207,17 @@ def _attends(family, model_name, settings, dims) -> bool:
     return "vector" not in probe.visual_forms
 
 
-def _view(data: dict, components: int | None) -> dict:
-    """The cached splits with their visual maps on the first `components` principal components
-    of the training split's regions (`localization.visual_components`; docs/localization.md,
-    "Principal components on synth"), or, with None, averaged over the regions."""
+def _view(data: dict, view: int | str) -> dict:
+    """The cached splits with their visual maps on their first `view` principal components of
+    the training split's regions (`localization.visual_components`; docs/localization.md,
+    "Principal components on synth"), or, with "average", averaged over the regions."""
     from dataclasses import replace
 
     from avexplain.training import localization as loc
 
     visual = {s: data[s][0].visual for s in names.SPLITS}
-    if components:
-        project = loc.principal_components(visual["train"], components)
+    if view != "average":
+        project = loc.principal_components(visual["train"], view)
         visual = {s: project(v) for s, v in visual.items()}
     else:
         visual = {s: v.mean(dim=(2, 3)) for s, v in visual.items()}
@@ -295,9 +295,9 @@ def train_group(
         attends = _attends(family, model_name, settings, dims)
         components = settings["visual_components"] if attends else None
         view = components if attends else "average"
-        if cache[key]["train"][0].visual.ndim == 5 and (components or not attends):
+        if view and cache[key]["train"][0].visual.ndim == 5:
             if (*key, view) not in cache:
-                cache[(*key, view)] = _view(cache[key], components)
+                cache[(*key, view)] = _view(cache[key], view)
             key = (*key, view)
             dims = _dims(cache[key]["train"][0])
         data = cache[key]
