@@ -32,10 +32,11 @@ from avexplain import names
 from avexplain.training import localization_runs
 
 
-def configured(config: dict, change: dict) -> dict:
+def configured(config: dict, change: dict, section: str = "localization") -> dict:
+    """`config` with `change` merged into `{section}.overrides.synth` and synth its only dataset."""
     config = copy.deepcopy(config)
-    config["localization"]["datasets"] = ["synth"]
-    synth = config["localization"]["overrides"]["synth"]
+    config[section]["datasets"] = ["synth"]
+    synth = config[section].setdefault("overrides", {}).setdefault("synth", {})
     for key, value in change.items():
         synth[key] = {**synth.get(key, {}), **value} if isinstance(value, dict) else value
     return config

@@ -138,6 +138,17 @@ def test_baselines_are_single_layers_with_their_own_streams():
     assert fl.NAMES == ["fusion_layers", "naive_av", "uni_audio", "uni_vision"]
 
 
+def test_a_one_stream_model_does_not_depend_on_the_other_streams_width():
+    """Uni-Audio's seeded initial weights are the same whatever visual features a run stores."""
+    weights = []
+    for visual_dim in (512, 2048):
+        torch.manual_seed(0)
+        weights.append(fl.build("uni_audio", {"embed_dim": 8}, visual_dim, 6, 3, 10).state_dict())
+    assert weights[0].keys() == weights[1].keys()
+    for name, value in weights[0].items():
+        torch.testing.assert_close(value, weights[1][name])
+
+
 def test_loss_sums_the_cross_entropy_of_every_layer():
     torch.manual_seed(0)
     model = fl.build("fusion_layers", {"embed_dim": 8}, 12, 6, 3, 10)

@@ -146,7 +146,9 @@ rule train_fusion_layers:
         classes=paths.classes(),
         stores=lambda wc: (
             [
-                paths.store(wc.dataset, config["fusion_layers"][kind])
+                paths.store(
+                    wc.dataset, avconfig.section_for(config, "fusion_layers", wc.dataset)[kind]
+                )
                 for kind in ("visual_backbone", "audio_backbone")
             ]
             if avconfig.section_for(config, "fusion_layers", wc.dataset)["recipe"]

@@ -107,21 +107,27 @@ class FusionLayers(nn.Module):
         streams = {s for name in self.layers for s in STREAMS[name]}
         self.uses_visual, self.uses_audio = "visual" in streams, "audio" in streams
         d, drop = int(cfg["embed_dim"]), float(cfg["dropout"])
-        if cfg["project"]:
-            # Proj_V stands in for fine-tuning MC3-18, the two-layer Proj_A for the audio
-            # network's fc8/fc9 on top of frozen VGGish
-            self.proj_visual = nn.Sequential(nn.Linear(visual_dim, d), nn.ReLU(), nn.Dropout(drop))
-            self.proj_audio = nn.Sequential(
-                nn.Linear(audio_dim, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Dropout(drop)
+        if not cfg["project"] and (visual_dim, audio_dim) != (d, d):
+            raise ValueError(f"project=False needs both inputs of width {d}")
+        # only the streams used are built, so a one-stream model's initial weights (drawn from
+        # the seeded generator) do not depend on the other stream's width
+        self.proj_visual = self.proj_audio = None
+        if self.uses_visual:
+            # Proj_V stands in for fine-tuning MC3-18
+            self.proj_visual = (
+                nn.Sequential(nn.Linear(visual_dim, d), nn.ReLU(), nn.Dropout(drop))
+                if cfg["project"]
+                else nn.Dropout(drop)
             )
-        else:
-            if (visual_dim, audio_dim) != (d, d):
-                raise ValueError(f"project=False needs both inputs of width {d}")
-            self.proj_visual = self.proj_audio = nn.Dropout(drop)
-        if not self.uses_visual:
-            self.proj_visual = None
-        if not self.uses_audio:
-            self.proj_audio = None
+        if self.uses_audio:
+            # the two-layer Proj_A stands in for the audio network's fc8/fc9 on frozen VGGish
+            self.proj_audio = (
+                nn.Sequential(
+                    nn.Linear(audio_dim, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Dropout(drop)
+                )
+                if cfg["project"]
+                else nn.Dropout(drop)
+            )
         self.classifiers = nn.ModuleDict(
             {name: nn.Linear(d * len(STREAMS[name]), num_classes) for name in self.layers}
         )

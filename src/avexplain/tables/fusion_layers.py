@@ -104,10 +104,18 @@ def _recipe_note(results) -> str:
     steps = sorted({r["recipe"]["time_step_s"] for r in results.values()})
     if not recipes:
         return "No run yet."
+    stored = set()
+    for r in results.values():
+        features = r.get("provenance", {}).get("features") or {}
+        if r["recipe"]["recipe"] == "frozen_features" and {"visual", "audio"} <= set(features):
+            backbones = [features[k].get("backbone", "?") for k in ("visual", "audio")]
+            stored.add(f"{r['dataset']}: {' + '.join(backbones)}")
     return (
-        f"Recipe: {', '.join(recipes)} (frozen_features: stored MC3-18 and VGGish vectors per "
-        f"second, projected to D, backbones not fine-tuned; the paper trains its backbones end "
-        f"to end); time step {', '.join(f'{s:g} s' for s in steps)} (the paper: 0.1 s)."
+        f"Recipe: {', '.join(recipes)} (frozen_features: stored visual and audio vectors per "
+        f"second ({'; '.join(sorted(stored)) or 'backbones not recorded'}; maps averaged over their "
+        f"grid), projected to D, backbones not fine-tuned; the paper trains MC3-18 and its audio "
+        f"network end to end); time step {', '.join(f'{s:g} s' for s in steps)} (the paper: "
+        f"0.1 s)."
     )
 
 

@@ -145,10 +145,13 @@ def frozen_splits(config: dict, dataset: str, onset_files, root=".") -> dict:
     for name in SPLITS:
         lazy = avsplits.open_split(features_config, dataset, name, root)
         data = lazy.load()
+        # a map store (e.g. ResNet-152) enters as its grid average, the backbone's global
+        # average pool, as MC3-18's stored vector is
+        visual = data.visual.mean(dim=(2, 3)) if data.visual.ndim == 5 else data.visual
         out[name] = {
             "ids": data.video_ids,
             "inputs": (
-                data.visual,
+                visual,
                 data.audio,
                 torch.from_numpy(load_masks(onset_files, data.video_ids)),
             ),
