@@ -147,7 +147,8 @@ rule train_fusion_layers:
         stores=lambda wc: (
             [
                 paths.store(
-                    wc.dataset, avconfig.section_for(config, "fusion_layers", wc.dataset)[kind]
+                    wc.dataset,
+                    avconfig.section_for(config, "fusion_layers", wc.dataset)[kind],
                 )
                 for kind in ("visual_backbone", "audio_backbone")
             ]
