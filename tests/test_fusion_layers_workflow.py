@@ -38,16 +38,7 @@ def metrics(fusion_run):
     }
 
 
-# Known gap (docs/fusion_layers.md, "On synth"): the demo's random-weight MC3-18 vectors, pooled
-# over space, carry little class information (a linear probe on them: 23-29 % test accuracy,
-# chance 17 %; VGGish: 69 %), so late fusion does not beat audio alone there. Kept as an
-# expected failure, not removed: it must pass once synth's visual features carry the signal.
-AUDIO_GAP = pytest.mark.xfail(
-    reason="random-weight pooled MC3-18 features are near chance on synth", strict=False
-)
-
-
-@pytest.mark.parametrize("single", [pytest.param("uni_audio", marks=AUDIO_GAP), "uni_vision"])
+@pytest.mark.parametrize("single", ["uni_audio", "uni_vision"])
 def test_naive_av_beats_each_single_stream(metrics, single):
     naive = metrics["naive_av"]
     assert len(naive["seeds"]) >= 3
