@@ -132,6 +132,14 @@ def test_single_seed_groups_and_unknown_names():
     config["localization"]["single_seed_groups"] = ["avel_table9"]
     with pytest.raises(ConfigError, match="avel_table9"):
         runs.settings_for(config, "ave")
+    config["localization"]["single_seed_groups"] = []
+    config["localization"]["model_epochs"] = {"avt_dan": 30}
+    with pytest.raises(ConfigError, match=r"model_epochs.*\['avt_dan'\]"):
+        runs.settings_for(config, "ave")
+    config["localization"]["model_epochs"] = {"avt_dam": 30}
+    settings = runs.settings_for(config, "ave")
+    assert runs.epochs_for(settings, "avt_dam") == 30
+    assert runs.epochs_for(settings, "a") == settings["epochs"]
     with pytest.raises(ConfigError, match="'nope' is not a trained model"):
         runs.seed_files(config, "ave", "avel", "nope")
     with pytest.raises(SegmentLabelsMissing, match="'custom'"):

@@ -85,8 +85,8 @@ def test_slurm_profile_plans_the_full_reproduction(tmp_path):
 
     def backbones(dataset):
         """The dataset's own backbones (synth: only what STAN uses) and those its families ask
-        for: the localization maps and supplementary Table 3's VGGish maps, the fusion layers'
-        MC3-18 and VGGish."""
+        for: the localization maps, supplementary Table 2's C3D stand-in (MC3-18) and Table 3's
+        VGGish maps, the fusion layers' visual and audio stores."""
         wanted = set(settings_for(config, dataset)["backbones"])
         for family in ("localization", "fusion_layers"):
             if dataset in config[family]["datasets"]:
@@ -94,6 +94,8 @@ def test_slurm_profile_plans_the_full_reproduction(tmp_path):
                 wanted |= {section["visual_backbone"], section["audio_backbone"]}
         if dataset in config["localization"]["datasets"]:
             wanted.add(names.AUDIO_MAPS)
+            wanted |= {b for _, stores in names.AVEL_SUPP2.values() for b in stores}
+            wanted.discard(names.FAMILY_MAPS)
         return wanted
 
     extractions = sum(n * len(backbones(d)) for d, n in shards.items())

@@ -55,7 +55,19 @@ def settings_for(config: dict, dataset: str) -> dict:
             f"config key 'localization.single_seed_groups' ({dataset}) names unknown groups "
             f"{unknown}; expected some of {list(names.LOCALIZATION_GROUPS)}"
         )
+    models = {m for group in names.LOCALIZATION_GROUPS.values() for m in group}
+    unknown = sorted(set(settings.get("model_epochs") or {}) - models)
+    if unknown:
+        raise ConfigError(
+            f"config key 'localization.model_epochs' ({dataset}) names unknown models {unknown}; "
+            f"expected models of avexplain.names.LOCALIZATION_GROUPS"
+        )
     return settings
+
+
+def epochs_for(settings: dict, model: str) -> int:
+    """The model's epoch budget: `model_epochs` where it names the model, else `epochs`."""
+    return int((settings.get("model_epochs") or {}).get(model, settings["epochs"]))
 
 
 def group_seeds(config: dict, dataset: str, group: str) -> list[int]:
@@ -314,7 +326,7 @@ def train_group(
             model,
             train,
             val,
-            epochs=settings["epochs"],
+            epochs=epochs_for(settings, model_name),
             batch_size=len(train) if model_name in FULL_BATCH else settings["batch_size"],
             lr=settings["lr"],
             seed=seed,
@@ -350,6 +362,7 @@ def train_group(
             "val": fitted["val"],
             "select": fitted["select"],
             "best_epoch": fitted["best_epoch"],
+            "epochs": epochs_for(settings, model_name),
             "history": fitted["history"],
             "test_segments": int(np.prod(test_targets.shape[:2])),
             "visual_components": components,  # None: the visual features as stored
