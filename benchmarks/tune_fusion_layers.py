@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from tune_localization import configured
+from tune_localization import configured, report_against_first
 
 from avexplain import paths
 from avexplain.models.fusion_layers import NAMES
@@ -65,16 +65,7 @@ def main() -> None:
             scores = [val[name][(model, s)] for s in args.seeds]
             per_seed = ", ".join(f"{s:.1f}" for s in scores)
             print(f"{name}\t{model}\t{per_seed}\t{np.mean(scores):.2f}\t{cpu:.1f}", flush=True)
-    first = args.setting[0][0]
-    rng = np.random.default_rng(0)
-    keys = sorted(val[first])
-    for name in val:
-        values = np.array([val[name][k] for k in keys])
-        diff = values - np.array([val[first][k] for k in keys])
-        boot = diff[rng.integers(0, len(diff), (10000, len(diff)))].mean(1)
-        low, high = np.percentile(boot, [2.5, 97.5])
-        print(f"{name}: mean validation {values.mean():.2f} over {len(keys)} model x seed runs; "
-              f"minus {first}: {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]")  # fmt: skip
+    report_against_first(val, args.setting[0][0], "model x seed runs")
 
 
 if __name__ == "__main__":

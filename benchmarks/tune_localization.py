@@ -42,6 +42,20 @@ def configured(config: dict, change: dict, section: str = "localization") -> dic
     return config
 
 
+def report_against_first(val: dict[str, dict], first: str, what: str) -> None:
+    """Per setting: the mean of its validation scores (`val[setting][run]`) and its paired
+    difference from setting `first` with a 95 % bootstrap interval over the runs."""
+    rng = np.random.default_rng(0)
+    keys = sorted(val[first])
+    for name in val:
+        values = np.array([val[name][k] for k in keys])
+        diff = values - np.array([val[first][k] for k in keys])
+        boot = diff[rng.integers(0, len(diff), (10000, len(diff)))].mean(1)
+        low, high = np.percentile(boot, [2.5, 97.5])
+        print(f"{name}: mean validation {values.mean():.2f} over {len(keys)} {what}; "
+              f"minus {first}: {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
@@ -71,16 +85,7 @@ def main() -> None:
                 val[name].update({(group, m): v for m, v in scores.items()})
                 mean = np.mean(list(scores.values())) if scores else float("nan")
                 print(f"{name}\t{group}\t{mean:.2f}\t{cpu:.1f}", flush=True)
-    first = args.setting[0][0]
-    rng = np.random.default_rng(0)
-    for name in val:
-        keys = sorted(val[first])
-        values = np.array([val[name][k] for k in keys])
-        diff = values - np.array([val[first][k] for k in keys])
-        boot = diff[rng.integers(0, len(diff), (10000, len(diff)))].mean(1)
-        low, high = np.percentile(boot, [2.5, 97.5])
-        print(f"{name}: mean validation {values.mean():.2f} over {len(keys)} segment models; "
-              f"minus {first}: {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]")  # fmt: skip
+    report_against_first(val, args.setting[0][0], "segment models")
 
 
 if __name__ == "__main__":

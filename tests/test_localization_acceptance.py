@@ -131,7 +131,7 @@ def _avt_av_models():
 
 
 @pytest.mark.xfail(
-    reason="measured (make demo at the commit after 4904643, 4x4 ResNet-152 maps, 256 principal "
+    reason="measured (make demo at 155f4d3, 4x4 ResNet-152 maps, 256 principal "
     "components for the attending models, DAM trained 30 epochs): 1 of the AV-transformer's 57 "
     "audio-visual models does not beat the audio LSTM A (74.3): avt_conv3d_avol_lstm -3.5 "
     "[-11.8, 5.2] (docs/localization.md, 'On synth'; DAM was -9.2 at 10 epochs and is 76.5 "

@@ -316,6 +316,7 @@ def train_group(
         (train, train_ids), (val, _), (test, test_ids) = (data[s] for s in names.SPLITS)
         torch.manual_seed(seed)
         model = _build(family, model_name, settings, dims).to(device)
+        epochs = epochs_for(settings, model_name)
         conflicts = None
         if model.task == "segment" and model.weak:
             if "conflicts" not in data:
@@ -326,7 +327,7 @@ def train_group(
             model,
             train,
             val,
-            epochs=epochs_for(settings, model_name),
+            epochs=epochs,
             batch_size=len(train) if model_name in FULL_BATCH else settings["batch_size"],
             lr=settings["lr"],
             seed=seed,
@@ -362,7 +363,7 @@ def train_group(
             "val": fitted["val"],
             "select": fitted["select"],
             "best_epoch": fitted["best_epoch"],
-            "epochs": epochs_for(settings, model_name),
+            "epochs": epochs,
             "history": fitted["history"],
             "test_segments": int(np.prod(test_targets.shape[:2])),
             "visual_components": components,  # None: the visual features as stored
