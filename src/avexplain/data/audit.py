@@ -7,13 +7,13 @@ the number of items. `render_markdown` turns the JSON-able dict into `audit.md`.
 
 from __future__ import annotations
 
-from avexplain import paths
-
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from avexplain import paths
 
 # How many items of a check audit.md shows; audit.json always has all of them.
 MARKDOWN_EXAMPLES = 15

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import csv
 import wave
 from pathlib import Path
 
 import av
 import numpy as np
+
+# decode statuses (the shard's report.csv) whose clip is usable
+PRESENT = ("ok", "repaired")
 
 
 class ClipError(ValueError):
@@ -68,3 +72,20 @@ def read_wave(path: str | Path, num_samples: int, sample_rate: int) -> np.ndarra
     out = np.zeros(num_samples, dtype=np.float32)
     out[: min(num_samples, len(samples))] = samples[:num_samples]
     return out
+
+
+def present_videos(clips_dir: Path, video_ids: list[str]) -> dict[str, str]:
+    """video_id -> reason it is not extracted, for the shard's videos without a usable clip."""
+    status = {}
+    report = clips_dir / "report.csv"
+    if report.exists():
+        with open(report, newline="") as f:
+            for row in csv.DictReader(f):
+                status[row["video_id"]] = row["status"]
+    absent = {}
+    for vid in video_ids:
+        if status.get(vid, "ok") not in PRESENT:
+            absent[vid] = f"decode status {status[vid]}"
+        elif not (clips_dir / f"{vid}.mp4").exists() or not (clips_dir / f"{vid}.wav").exists():
+            absent[vid] = "no canonical clip"
+    return absent

@@ -14,16 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from avexplain.files import sha256
-from avexplain.names import SPLITS
 from avexplain.data.audit import Audit, render_markdown
 from avexplain.data.datasets import ave, avr, custom, llp, synth
 from avexplain.data.datasets.common import (
     COLUMNS,
     LABEL_SEPARATOR,
     resolve,
-    to_frame,
 )
+from avexplain.files import sha256
+from avexplain.names import SPLITS
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ videos are ever in memory: memory does not grow with the number of videos."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import signal
@@ -22,36 +21,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from avexplain.config import config_hash
+from avexplain.data.clips import ClipError, present_videos, read_frames, read_wave
+from avexplain.devices import pick_device, pick_precision
 from avexplain.features import store as avstore
 from avexplain.features import weights as avweights
 from avexplain.features.backbones import Backbone, build
-from avexplain.data.clips import ClipError, read_frames, read_wave
-from avexplain.config import config_hash
-from avexplain.devices import pick_device, pick_precision
 from avexplain.features.settings import check_settings, settings_for  # noqa: F401 (re-exported)
 from avexplain.provenance import code_version
 from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
-PRESENT = ("ok", "repaired")
 KILL_ENV = "AVEXPLAIN_TEST_SIGKILL"
-
-
-def present_videos(clips_dir: Path, video_ids: list[str]) -> dict[str, str]:
-    """video_id -> reason it is not extracted, for the shard's videos without a usable clip."""
-    status = {}
-    report = clips_dir / "report.csv"
-    if report.exists():
-        with open(report, newline="") as f:
-            for row in csv.DictReader(f):
-                status[row["video_id"]] = row["status"]
-    absent = {}
-    for vid in video_ids:
-        if status.get(vid, "ok") not in PRESENT:
-            absent[vid] = f"decode status {status[vid]}"
-        elif not (clips_dir / f"{vid}.mp4").exists() or not (clips_dir / f"{vid}.wav").exists():
-            absent[vid] = "no canonical clip"
-    return absent
 
 
 class ClipInputs(Dataset):

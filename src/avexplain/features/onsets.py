@@ -27,8 +27,7 @@ import librosa
 import numpy as np
 import pandas as pd
 
-from avexplain.data.clips import read_wave
-from avexplain.features.extract import present_videos
+from avexplain.data.clips import present_videos, read_wave
 from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)

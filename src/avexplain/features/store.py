@@ -12,8 +12,6 @@ garbage."""
 
 from __future__ import annotations
 
-from avexplain import paths, rerun
-
 import hashlib
 import json
 import logging
@@ -29,6 +27,8 @@ import numpy as np
 import zarr
 from filelock import FileLock
 from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
+
+from avexplain import paths, rerun
 
 FORMAT_VERSION = 1
 # dimension names of the `features` array: maps, and vectors (docs/formats.md)
@@ -341,7 +341,9 @@ class _NamedReads:
         except Exception as exc:
             rows = key[0] if isinstance(key, tuple) else key
             ids = self.video_ids[rows] if isinstance(rows, slice) else self.video_ids[[rows]]
-            shown = ", ".join(ids[:4].tolist()) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+            shown = ", ".join(ids[:4].tolist()) + (
+                f" and {len(ids) - 4} more" if len(ids) > 4 else ""
+            )
             raise StoreError(
                 f"{self.path}: the features of video(s) {shown} cannot be read "
                 f"({type(exc).__name__}: {exc}); a chunk file of the store is damaged. Rebuild "

@@ -6,15 +6,9 @@ read from that cache by extraction jobs, so compute nodes never download."""
 
 from __future__ import annotations
 
-from avexplain import rerun
-from avexplain.names import BACKBONES, WEIGHTS_OF
-
-from avexplain.files import sha256
-
-import hashlib
 import http.client
-import json
 import importlib
+import json
 import logging
 import urllib.error
 from dataclasses import dataclass
@@ -22,6 +16,10 @@ from pathlib import Path
 
 import torch
 from torch.hub import download_url_to_file
+
+from avexplain import rerun
+from avexplain.files import sha256
+from avexplain.names import BACKBONES, WEIGHTS_OF
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from avexplain.files import open_text
-from avexplain.names import SPLITS
 from avexplain.data.audit import Audit, paper_comparison
 from avexplain.data.datasets.common import (
     LABEL_SEPARATOR,
@@ -25,6 +23,8 @@ from avexplain.data.datasets.common import (
     to_frame,
     verify_inputs,
 )
+from avexplain.files import open_text
+from avexplain.names import SPLITS
 
 CLIP_SECONDS = 10  # AVE videos are 10 s; event times are whole seconds on that clip
 # Where a video lives inside AVE_Dataset.zip (the download stage extracts it from there).
@@ -152,7 +152,6 @@ def _checks(audit: Audit) -> dict:
             "event dropped; the video keeps the row's label",
         ),
     }
-
 
 
 def _assign_splits(root: Path, ds: dict, annotations: list[Row], class_index: dict, checks):

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import yaml
 
-from avexplain.files import sha256
-from avexplain.names import SPLITS
 from avexplain.data.audit import Audit, paper_comparison, paper_stats
 from avexplain.data.datasets.common import (
     HELD_OUT_RANK,
@@ -27,6 +25,8 @@ from avexplain.data.datasets.common import (
     sort_events,
     to_frame,
 )
+from avexplain.files import sha256
+from avexplain.names import SPLITS
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

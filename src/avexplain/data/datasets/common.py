@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from avexplain.files import open_text, sha256
-from avexplain.names import SPLITS
-
 import csv
-import hashlib
 import json
 import logging
 import re
@@ -15,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from avexplain.data.audit import Audit
+from avexplain.files import open_text, sha256
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +64,6 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
     frame["start"] = frame["start"].astype(float)
     frame["end"] = frame["end"].astype(float)
     return frame.reset_index(drop=True)
-
-
 
 
 def published_checksums(root: Path) -> dict[Path, str]:

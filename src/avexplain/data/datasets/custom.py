@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from avexplain.files import VIDEO_EXTENSIONS, identical_groups, open_text, sha256
-from avexplain.names import SPLITS
 from avexplain.data.audit import Audit
 from avexplain.data.datasets.common import (
     LABEL_SEPARATOR,
@@ -20,12 +18,13 @@ from avexplain.data.datasets.common import (
     resolve,
     to_frame,
 )
+from avexplain.files import VIDEO_EXTENSIONS, identical_groups, open_text, sha256
+from avexplain.names import SPLITS
 
 REQUIRED = ["video_id", "labels"]
 OPTIONAL = ["split"]
 # Train/val/test fractions when the CSV has no split column: the common 60/20/20 convention.
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
-
 
 
 def input_files(ds: dict) -> list[str]:

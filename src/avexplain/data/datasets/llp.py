@@ -11,7 +11,6 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from avexplain.names import SPLITS
 from avexplain.data.audit import Audit, paper_comparison
 from avexplain.data.datasets.common import (
     HELD_OUT_RANK,
@@ -25,6 +24,7 @@ from avexplain.data.datasets.common import (
     to_frame,
     verify_inputs,
 )
+from avexplain.names import SPLITS
 
 # Class order of the reference implementation (AVVP-ECCV20, `categories` in its data loader),
 # so class index k here is class k in the published LLP code and checkpoints.

@@ -25,8 +25,8 @@ import pandas as pd
 from avexplain.config import ConfigError, clip_for
 from avexplain.data.audit import Audit
 from avexplain.data.datasets.common import COLUMNS, to_frame
-from avexplain.names import SPLITS
 from avexplain.data.ffmpeg import BITEXACT, run_ffmpeg
+from avexplain.names import SPLITS
 
 # Objects: (name, RGB colour). Shapes and textures are drawn in `_sprite`.
 OBJECTS = [

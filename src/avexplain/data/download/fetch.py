@@ -27,10 +27,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from avexplain.config import ConfigError
-from avexplain.data.manifest import read_manifest
-from avexplain.data.download.youtube import Unavailable, YtDlpDownloader
 from avexplain.data.download.local import LocalFolder, link_or_copy
+from avexplain.data.download.youtube import Unavailable, YtDlpDownloader
 from avexplain.data.download.zip import ArchiveError, ZipMembers, ensure_zip
+from avexplain.data.manifest import read_manifest
 from avexplain.files import VIDEO_EXTENSIONS, identical_groups
 from avexplain.shards import shard_slice
 
@@ -49,8 +49,6 @@ class Missing(Exception):
 
 class TooFewVideos(RuntimeError):
     """Fewer videos than `download.min_present_fraction` have a clip."""
-
-
 
 
 def is_valid_video(path: Path) -> bool:
@@ -100,8 +98,6 @@ def with_retries(
     return None  # unreachable: the loop returns or raises
 
 
-
-
 class _Sources:
     """Per-shard state of one dataset's source: folder indexes and the open zip, built lazily."""
 
@@ -141,7 +137,9 @@ class _Sources:
     def fetch(self, row) -> Path:
         """Write the video of `row` under the partial folder and return its path, or raise."""
         if self.kind == "synth":
-            from avexplain.data.datasets import synth  # imported here: only synth needs its rendering stack
+            from avexplain.data.datasets import (
+                synth,  # imported here: only synth needs its rendering stack
+            )
 
             out = self.partial / f"{row.video_id}.mp4"
             synth.render(row.video_id, self.config, out)
@@ -330,7 +328,9 @@ def collect_missing(
         errors = merged["video_id"].map(decoded["error"]).fillna("")
         merged.loc[lost, "stage"] = "decode"
         merged.loc[lost, "reason"] = [
-            f"decode failed: {e}" if f == "failed" else "no decode report (its shard was not decoded)"
+            f"decode failed: {e}"
+            if f == "failed"
+            else "no decode report (its shard was not decoded)"
             for e, f in zip(errors[lost], failed[lost], strict=True)
         ]
         merged.loc[lost, "status"] = "missing"
@@ -377,7 +377,9 @@ def check_present(
         "duplicates_across_splits": _duplicates_across_splits(manifest, clip_dirs),
     }
     if total and (present == 0 or fraction < threshold):
-        common = collections.Counter(zip(missing["stage"], missing["reason"])).most_common(5)
+        common = collections.Counter(
+            zip(missing["stage"], missing["reason"], strict=True)
+        ).most_common(5)
         reasons = "\n".join(f"  {n:6d} x {stage}: {reason}" for (stage, reason), n in common)
         what = (
             "no video has a clip"
@@ -412,7 +414,7 @@ def check_present(
 def _duplicates_across_splits(manifest: pd.DataFrame, clip_dirs) -> list[dict]:
     """Groups of byte-identical canonical clips (decoding is deterministic, so identical
     sources give identical clips) whose videos sit in more than one split."""
-    split_of = dict(zip(manifest["video_id"], manifest["split"]))
+    split_of = dict(zip(manifest["video_id"], manifest["split"], strict=True))
     clips = [p for d in clip_dirs for p in sorted(Path(d).glob("*.mp4")) if p.stem in split_of]
     found = []
     for digest, copies in identical_groups(clips).items():

@@ -9,11 +9,11 @@ that retrying cannot fix, any other exception for one worth retrying.
 
 from __future__ import annotations
 
-from avexplain.data.ffmpeg import ffmpeg_exe
-
 import logging
 import re
 from pathlib import Path
+
+from avexplain.data.ffmpeg import ffmpeg_exe
 
 log = logging.getLogger(__name__)
 

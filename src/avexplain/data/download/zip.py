@@ -7,13 +7,9 @@ continue where it stopped instead of starting the 5.7 GB over.
 
 from __future__ import annotations
 
-from avexplain import files
-
 import contextlib
 import fcntl
-import hashlib
 import logging
-import os
 import shutil
 import time
 import zipfile
@@ -22,6 +18,8 @@ from pathlib import Path, PurePosixPath
 
 import requests
 from tqdm import tqdm
+
+from avexplain import files
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +46,6 @@ def locked(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 
 
 def fetch_resumable(url: str, part: Path, timeout: float = 60.0) -> None:
@@ -186,4 +182,3 @@ class ZipMembers:
 
     def close(self) -> None:
         self.zip.close()
-
