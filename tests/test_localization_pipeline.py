@@ -44,6 +44,24 @@ def dataset(tmp_path_factory):
     return root, config
 
 
+def test_one_job_for_all_seeds_gives_each_seed_its_own_numbers(dataset):
+    """The training job trains every seed of its group on features read once: each seed's
+    weights and test numbers equal those of a process that trains that seed alone."""
+    root, config = dataset
+    together = runs.train_group_seeds(config, "synth", "avel_table3", [1, 0], root, threads=1)
+    alone = runs.train_group(config, "synth", "avel_table3", 0, root=root, threads=1)
+    assert list(together) == [1, 0]
+    for model, record in alone.items():
+        mine = together[0][model]
+        assert mine["provenance"]["weights_sha256"] == record["provenance"]["weights_sha256"]
+        assert mine["test"] == record["test"] and mine["history"] == record["history"]
+    assert runs.job_outputs(config, "synth", "avel_table3", "metrics.json") == [
+        paths.localization_trained("synth", "avel", m, s)
+        for m in names.LOCALIZATION_GROUPS["avel_table3"]
+        for s in (0, 1)
+    ]
+
+
 def test_group_job_writes_every_model_and_the_table(dataset, tmp_path):
     root, config = dataset
     for seed in (0, 1):

@@ -289,8 +289,8 @@ def _names(specs) -> list[str]:
     return [s.name for s in specs if s is not None]
 
 
-# One training job per dataset x group x seed trains every model of its group (they share the
-# job's features, imports and seed); every model is in exactly one group. Group names are
+# One training job per dataset x group trains every model of its group with each seed (they
+# share the job's features and imports); every model is in exactly one group. Group names are
 # `{family}_{name}`; what each table reads is in avexplain.tables.localization. Supplementary
 # Table 3's V and V-att rows are Table 1's models (read from avel_table1, not trained again).
 LOCALIZATION_GROUPS = _localization_groups(

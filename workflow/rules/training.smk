@@ -56,8 +56,8 @@ rule aggregate_seeds:
 
 
 # --- the localization families (docs/localization.md, "Pipeline") -------------------------
-# One job per dataset x group x seed trains every model of the group
-# (avexplain.names.LOCALIZATION_GROUPS) on features read once; each model's seeds are then
+# One job per dataset x group trains every model of the group (avexplain.names.
+# LOCALIZATION_GROUPS) with each of its seeds, on features read once; each model's seeds are then
 # aggregated into results/{dataset}/{family}/{model}/metrics.json (one job per group). Built for
 # the run datasets in localization.datasets; a dataset without segment labels asked for fails at
 # planning time, naming the dataset.
@@ -75,35 +75,48 @@ STAGE_TARGETS.append(
 )
 
 
-for group in names.LOCALIZATION_GROUPS:
+# The training rules are written per dataset of localization.datasets: a group's seeds (its
+# job's outputs) may differ between datasets (localization.overrides).
+for dataset, group in (
+    (d, g)
+    for d in config["localization"]["datasets"]
+    for g in names.LOCALIZATION_GROUPS
+):
 
     rule:
         name:
-            f"train_{group}"
+            f"train_{group}_{dataset}"
         input:
             unpack(
-                lambda wc, group=group: avlocruns.job_inputs(config, wc.dataset, group)
+                lambda wc, dataset=dataset, group=group: avlocruns.job_inputs(
+                    config, dataset, group
+                )
             ),
         output:
-            metrics=avlocruns.job_outputs(group, "metrics.json"),
-            predictions=avlocruns.job_outputs(group, "predictions.npz"),
+            metrics=avlocruns.job_outputs(config, dataset, group, "metrics.json"),
+            predictions=avlocruns.job_outputs(config, dataset, group, "predictions.npz"),
         log:
-            f"logs/localization/{{dataset}}/{group}/seed-{{seed}}.log",
+            f"logs/localization/{dataset}/{group}/train.log",
         benchmark:
-            f"benchmarks/out/localization/{{dataset}}/{group}/seed-{{seed}}.tsv"
+            f"benchmarks/out/localization/{dataset}/{group}/train.tsv"
         conda:
             "../../envs/avexplain.yaml"
         # one core each: on a 2-core machine two groups train side by side
         threads: 1
         resources:
-            gpu=lambda wc: avconfig.gpu_request(
-                avlocruns.settings_for(config, wc.dataset)["device"],
+            gpu=lambda wc, dataset=dataset: avconfig.gpu_request(
+                avlocruns.settings_for(config, dataset)["device"],
                 workflow.local_exec,
             ),
         params:
+            dataset=dataset,
             group=group,
+            seeds=avlocruns.group_seeds(config, dataset, group),
         script:
             "../scripts/train_localization.py"
+
+
+for group in names.LOCALIZATION_GROUPS:
 
     rule:
         name:

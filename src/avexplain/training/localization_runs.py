@@ -1,6 +1,7 @@
 """Training jobs of the localization families (the AVE paper's `avel`, the AV-transformer's
-`avt`; docs/localization.md, "Pipeline"): one job per dataset x group x seed trains every model
-of its group (avexplain.names.LOCALIZATION_GROUPS) on features read once, and writes, per model,
+`avt`; docs/localization.md, "Pipeline"): one job per dataset x group trains every model of its
+group (avexplain.names.LOCALIZATION_GROUPS) with each of its seeds on features read once, and
+writes, per model and seed,
 `metrics.json` (test numbers, anchors, provenance) and `predictions.npz` (test scores and, where
 the model has them, its space attention or cross-modality embeddings). `aggregate` averages a
 model's seeds (torch-free: the aggregation job is bookkeeping)."""
@@ -274,20 +275,42 @@ def train_group(
     root: str | Path = ".",
     threads: int | None = None,
 ) -> dict[str, dict]:
-    """Train every model of `group` with `seed`, select each on validation, score it on test;
-    write its metrics.json and predictions.npz under `root`. Returns {model: metrics record}."""
-    import torch
+    """Train every model of `group` with `seed` (see train_group_seeds); {model: record}."""
+    return train_group_seeds(config, dataset, group, [seed], root, threads)[seed]
 
+
+def train_group_seeds(
+    config: dict,
+    dataset: str,
+    group: str,
+    seeds,
+    root: str | Path = ".",
+    threads: int | None = None,
+) -> dict[int, dict[str, dict]]:
+    """Train every model of `group` with each of `seeds`, select each on validation, score it
+    on test; write its metrics.json and predictions.npz under `root`. The features (and their
+    principal components) are read once for all seeds: a seed's numbers are those it gets
+    alone. Returns {seed: {model: metrics record}}."""
     from avexplain.devices import pick_device
-    from avexplain.training import localization as loc
     from avexplain.training.train import make_deterministic
 
     require_segment_labels(config, dataset)
     settings = settings_for(config, dataset)
-    family = names.localization_family(group)
     make_deterministic(threads)
     device = pick_device(settings["device"], "localization.device")
     cache: dict = {}
+    return {
+        seed: _train_models(config, dataset, group, seed, root, settings, device, cache)
+        for seed in seeds
+    }
+
+
+def _train_models(config, dataset, group, seed, root, settings, device, cache) -> dict[str, dict]:
+    import torch
+
+    from avexplain.training import localization as loc
+
+    family = names.localization_family(group)
     records = {}
     for model_name in names.LOCALIZATION_GROUPS[group]:
         started = time.process_time()
@@ -478,12 +501,14 @@ def job_inputs(config: dict, dataset: str, group: str) -> dict[str, list[str] | 
     return inputs
 
 
-def job_outputs(group: str, name: str) -> list[str]:
-    """Patterns ({dataset}, {seed}) of one kind of file of every model of a group."""
+def job_outputs(config: dict, dataset: str, group: str, name: str) -> list[str]:
+    """One kind of file of every model of a group, for each of the group's seeds on
+    `dataset` (what its training job writes)."""
     family = names.localization_family(group)
     return [
-        paths.localization_trained(family=family, model=m, name=name)
+        paths.localization_trained(dataset, family, m, seed, name)
         for m in names.LOCALIZATION_GROUPS[group]
+        for seed in group_seeds(config, dataset, group)
     ]
 
 
