@@ -419,13 +419,14 @@ def test_end_to_end_trains_a_step_from_rendered_synth_clips(tmp_path):
 @pytest.mark.slow
 def test_end_to_end_recipe_runs_a_tiny_synth_run_on_cpu(tmp_path):
     """recipe: end_to_end through the DAG: MC3-18 and the audio CNN trained from the clips
-    (tiny grid and widths), the four models in the paper's stage order, outputs say so."""
+    (tiny grid and widths), the four models in the paper's stage order and both seeds in one
+    job, outputs say so."""
     root = tiny_workflow(tmp_path)
     config = yaml.safe_load((root / "config.yaml").read_text())
     # the 4 videos in one shard: one download and one decode job (the shards are not checked)
     config["datasets"]["synth"]["shard_size"] = 4
     fusion = config["fusion_layers"]
-    fusion.update(recipe="end_to_end", seeds=[0], device="cpu")
+    fusion.update(recipe="end_to_end", seeds=[0, 1], device="cpu")
     fusion["end_to_end"].update(
         steps_per_second=2, frame_size=16, audio_channels=[4, 4, 8, 8, 8, 8, 16], batch_size=2
     )
@@ -437,6 +438,10 @@ def test_end_to_end_recipe_runs_a_tiny_synth_run_on_cpu(tmp_path):
     assert record["recipe"]["recipe"] == "end_to_end"
     assert record["recipe"]["time_steps"] == 8 and record["recipe"]["time_step_s"] == 0.5
     assert 0 <= record["mean"]["top1"] <= 100
+    seeds = [json.loads((root / paths.fusion_trained("synth", "naive_av", s)).read_text())["seed"]
+             for s in (0, 1)]  # fmt: skip
+    assert seeds == [0, 1]
+    assert len(list((root / "logs/models/synth/fusion_layers").glob("train.log"))) == 1
 
 
 def test_end_to_end_needs_as_many_frames_a_second_as_steps():

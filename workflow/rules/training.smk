@@ -141,8 +141,8 @@ for group in names.LOCALIZATION_GROUPS:
             "../scripts/aggregate_localization.py"
 
 
-# Event-specific fusion layers (docs/fusion_layers.md): one job per dataset x seed trains the
-# four models of the paper's Table 1 on the same inputs, read once: the stored MC3-18 + VGGish
+# Event-specific fusion layers (docs/fusion_layers.md): one job per dataset trains the four
+# models of the paper's Table 1 with every seed on the same inputs, read once: the stored MC3-18 + VGGish
 # features and onset masks (recipe frozen_features), or the canonical clips (end_to_end).
 STAGE_TARGETS.append(
     lambda dataset: (
@@ -182,19 +182,16 @@ rule train_fusion_layers:
             else []
         ),
     output:
-        **{
-            f"{m}_{name}": paths.fusion_trained(model=m, name=f"{name}.{ext}")
+        [
+            paths.fusion_trained(model=m, seed=s, name=name)
             for m in names.FUSION_LAYER_MODELS
-            for name, ext in (
-                ("metrics", "json"),
-                ("predictions", "npz"),
-                ("checkpoint", "pt"),
-            )
-        },
+            for s in config["fusion_layers"]["seeds"]
+            for name in ("metrics.json", "predictions.npz", "checkpoint.pt")
+        ],
     log:
-        "logs/models/{dataset}/fusion_layers/seed-{seed}.log",
+        "logs/models/{dataset}/fusion_layers/train.log",
     benchmark:
-        "benchmarks/out/models/{dataset}/fusion_layers/seed-{seed}.tsv"
+        "benchmarks/out/models/{dataset}/fusion_layers/train.tsv"
     conda:
         "../../envs/avexplain.yaml"
     threads: 1
@@ -204,7 +201,13 @@ rule train_fusion_layers:
             workflow.local_exec,
         ),
     params:
-        models=names.FUSION_LAYER_MODELS,
+        out_dirs=lambda wc: {
+            s: {
+                m: os.path.dirname(paths.fusion_trained(wc.dataset, m, s))
+                for m in names.FUSION_LAYER_MODELS
+            }
+            for s in config["fusion_layers"]["seeds"]
+        },
     script:
         "../scripts/train_fusion_layers.py"
 

@@ -2,8 +2,8 @@
 
 - `SETTINGS`, `optimizer_and_scheduler`: SGD from lr 1e-2, x0.1 when validation accuracy has not
   risen for 3 epochs; `epoch_labels`: the seeded single label per multi-label training video.
-- `train_seed`, `evaluate`: one job per dataset x seed trains the four models of Table 1 and
-  scores them with the read-outs of `avexplain.training.fusion_readouts` (the vote, the label
+- `train_seeds`, `evaluate`: one job per dataset trains the four models of Table 1 with each
+  seed and scores them with the read-outs of `avexplain.training.fusion_readouts` (the vote, the label
   sets, the modality bias, the uniquely correct videos), which need no torch.
 docs/fusion_layers.md lists the choices the paper leaves open."""
 
@@ -96,8 +96,8 @@ def epoch_labels(
 
 
 # ----------------------------------------------------------------------------- pipeline jobs
-# One job per dataset x seed trains the four models of Table 1 on the same inputs (read once):
-# `train_seed`. `aggregate` turns the seeds into each model's metrics.json with the paired
+# One job per dataset trains the four models of Table 1 with every seed on the same inputs
+# (read once): `train_seeds`. `aggregate` turns the seeds into each model's metrics.json with the paired
 # intervals Table 1 prints.
 
 SECTION = "fusion_layers"
@@ -363,29 +363,55 @@ def train_seed(
     root=".",
     threads: int | None = None,
 ) -> dict:
-    """Train the models of `out_dirs` ({model: folder}) with one seed on one dataset, select
-    each on validation accuracy, and write checkpoint.pt, predictions.npz (test video ids,
-    targets, layer logits) and metrics.json into its folder. The recipe (config
-    `fusion_layers.recipe`) says whether they read the stored features (`onset_files`: the
+    """`train_seeds` with one seed: {model: metrics record}."""
+    return train_seeds(config, dataset, {seed: out_dirs}, onset_files, clips_dirs, root, threads)[
+        seed
+    ]
+
+
+def train_seeds(
+    config: dict,
+    dataset: str,
+    out_dirs: dict[int, dict[str, str | Path]],
+    onset_files=(),
+    clips_dirs=(),
+    root=".",
+    threads: int | None = None,
+) -> dict[int, dict]:
+    """For each seed of `out_dirs` ({seed: {model: folder}}), train its models on one
+    dataset, select each on validation accuracy, and write checkpoint.pt, predictions.npz (test
+    video ids, targets, layer logits) and metrics.json into its folder. The inputs are read
+    once for all seeds (a seed's numbers are those it gets alone). The recipe (config
+    `fusion_layers.recipe`) says whether they are the stored features (`onset_files`: the
     onset shards) or the canonical clips (`clips_dirs`; backbones carried from the audio and
-    vision stages to the audio-visual models, as the paper trains them)."""
+    vision stages to the audio-visual models, as the paper trains them). Returns
+    {seed: {model: metrics record}}."""
     from avexplain.devices import pick_device
-    from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD
     from avexplain.models import fusion_layers as fl
-    from avexplain.provenance import code_version
     from avexplain.training.train import make_deterministic
 
     cfg = config_for(config, dataset)
-    unknown = set(out_dirs) - set(fl.NAMES)
+    unknown = {m for dirs in out_dirs.values() for m in dirs} - set(fl.NAMES)
     if unknown:
         raise ValueError(f"unknown fusion-layers models {sorted(unknown)}; expected {fl.NAMES}")
     make_deterministic(threads)
     device = pick_device(cfg["device"], f"{SECTION}.device")
-    end_to_end = cfg["recipe"] == "end_to_end"
-    if end_to_end:
+    if cfg["recipe"] == "end_to_end":
         data = clip_splits(config, dataset, clips_dirs, root)
     else:
         data = frozen_splits(config, dataset, onset_files, root)
+    return {
+        seed: _train_models(config, dataset, cfg, seed, dirs, data, onset_files, device)
+        for seed, dirs in out_dirs.items()
+    }
+
+
+def _train_models(config, dataset, cfg, seed, out_dirs, data, onset_files, device) -> dict:
+    from avexplain.features.backbones import KINETICS_MEAN, KINETICS_STD
+    from avexplain.models import fusion_layers as fl
+    from avexplain.provenance import code_version
+
+    end_to_end = cfg["recipe"] == "end_to_end"
     train = data["train"]
     classes = train["classes"]
     results, trained = {}, {}
