@@ -40,7 +40,9 @@ def test_demo_trains_every_model_and_builds_both_tables(tmp_path):
     assert len(synth["seeds"]) == 3  # synth's claims rest on three seeds (issue 11)
     single = set(synth["single_seed_models"])  # Table 2's comparison models: one seed
     assert single <= set(models.NAMES) and not single & {"stan", *UNIMODAL}
-    assert jobs["train_model"] == 3 * len(models.NAMES) - 2 * len(single)
+    # one job per model: all three seeds in one (train_model_seeds), or the single seed
+    assert jobs["train_model_seeds"] == len(models.NAMES) - len(single)
+    assert jobs["train_model"] == len(single)
     assert jobs["recognition_tables"] == 1
     assert jobs["synth_comparisons_table"] == 1
     for table in ("stan_table1", "stan_table2"):
@@ -51,14 +53,22 @@ def test_demo_trains_every_model_and_builds_both_tables(tmp_path):
         assert f"results/tables/{table}.md" in proc.stdout, table
 
 
-def test_seeds_fan_out_per_dataset(tmp_path):
+def test_seeds_are_set_per_dataset_and_trained_in_one_job(tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["train"]["overrides"]["synth"]["seeds"] = [0, 1, 2]
+    config["train"]["overrides"]["synth"]["seeds"] = [0, 1, 2, 3]
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     proc = snakemake(workdir, "-n", "results/synth/stan/metrics.json")
-    assert planned_jobs(proc.stdout)["train_model"] == 3
-    assert "results/synth/stan/seed-2/checkpoint.pt" in proc.stdout
+    assert planned_jobs(proc.stdout)["train_model_seeds"] == 1
+    assert "results/synth/stan/seed-3/checkpoint.pt" in proc.stdout
+    # AVE's one seed: the per-seed rule
+    proc = snakemake(workdir, "-n", "results/ave/stan/metrics.json")
+    assert planned_jobs(proc.stdout)["train_model"] == 1
+    # the rule's outputs are fixed when the workflow is read: one seed list for all datasets
+    config["train"]["overrides"]["ave"] = {"seeds": [0, 1]}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = snakemake(workdir, "-n", "results/synth/stan/metrics.json", check=False)
+    assert proc.returncode != 0 and "train.single_seed_models" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

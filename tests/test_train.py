@@ -85,6 +85,22 @@ def test_same_seed_same_result_and_streaming_equals_in_memory(dataset, tmp_path)
     assert c["history"][0]["loss"] != a["history"][0]["loss"]
 
 
+def test_seeds_trained_in_one_job_get_the_numbers_they_get_alone(dataset, tmp_path):
+    """rule train_model_seeds: one process trains every seed on splits read once."""
+    config = small_config(epochs=2)
+    together = train.train_seeds(
+        config, "synth", "stan", {1: tmp_path / "s1", 0: tmp_path / "s0"}, dataset, progress=False
+    )
+    alone = run(config, dataset, tmp_path / "alone", seed=0)
+    assert list(together) == [1, 0] and together[0]["seed"] == 0
+    assert (
+        together[0]["test"] == alone["test"]
+        and together[0]["history"][-1]["loss"] == (alone["history"][-1]["loss"])
+    )
+    mine, own = (np.load(tmp_path / d / "predictions.npz") for d in ("s0", "alone"))
+    np.testing.assert_array_equal(mine["scores"], own["scores"])
+
+
 def test_in_memory_limit_decides_the_data_path(dataset, tmp_path):
     result = run(small_config(in_memory_max_gb=0.0), dataset, tmp_path)
     assert result["data_path"] == "streamed"

@@ -68,6 +68,33 @@ def train_seeds(dataset, model):
     return seeds[:1] if model in settings.get("single_seed_models", []) else seeds
 
 
+def several_seeds():
+    """The models trained with several seeds (synth: three), each in one job that trains every
+    seed (rule train_model_seeds): {"seeds", "datasets", "models"}. The rule's outputs are
+    fixed when the workflow is read, so these datasets must share one seed list and one set of
+    such models."""
+    pairs = {
+        (d, m): tuple(train_seeds(d, m))
+        for d in config["datasets"]
+        for m in config["models"]["names"]
+        if len(train_seeds(d, m)) > 1
+    }
+    datasets = sorted({d for d, _ in pairs})
+    models = sorted({m for _, m in pairs})
+    lists = set(pairs.values())
+    if len(lists) > 1 or len(pairs) != len(datasets) * len(models):
+        raise avconfig.ConfigError(
+            "config keys 'train.seeds' / 'train.single_seed_models' (and their overrides): "
+            "every dataset that trains a model with several seeds must use the same seed list "
+            f"for the same models; got {sorted(pairs.items())}"
+        )
+    return {
+        "seeds": list(next(iter(lists), ())),
+        "datasets": datasets,
+        "models": models,
+    }
+
+
 def explained(dataset, model, name):
     """A file of the trained model that is explained: the one of its first seed."""
     return paths.trained(dataset, model, train_seeds(dataset, model)[0], name)

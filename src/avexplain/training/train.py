@@ -20,6 +20,7 @@ and ends with exactly the result of an uninterrupted run."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
@@ -272,15 +273,41 @@ def train(
     progress: bool = True,
 ) -> dict:
     """Train, select on validation mAP, evaluate on test; write checkpoint.pt,
-    predictions.npz and metrics.json (this seed) into `out_dir`; return the metrics record.
-    Phases: the splits and a fresh model; resuming a killed run; the epochs; the outputs."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    predictions.npz and metrics.json (this seed) into `out_dir`; return the metrics record."""
+    runs = train_seeds(
+        config, dataset, model_name, {seed: out_dir}, root, threads, force_source, progress
+    )
+    return runs[seed]
+
+
+def train_seeds(
+    config: dict,
+    dataset: str,
+    model_name: str,
+    out_dirs: dict[int, str | Path],
+    root: str | Path = ".",
+    threads: int | None = None,
+    force_source: str | None = None,
+    progress: bool = True,
+) -> dict[int, dict]:
+    """`train` for each seed of `out_dirs` ({seed: folder}) on splits read once (a seed's
+    numbers are those it gets alone); {seed: metrics record}."""
     settings = settings_for(config, dataset)
-    model_config = {k: v for k, v in config["models"].items() if k != "names"}
     make_deterministic(threads)
     device = pick_device(settings["device"], "train.device")
     splits = {s: avsplits.open_split(config, dataset, s, root) for s in avsplits.SPLITS}
+    sources = data_sources(splits, settings, device, force_source)
+    shared = {"splits": splits, "sources": sources, "settings": settings, "device": device}
+    run = functools.partial(_train_seed, config, dataset, model_name, progress=progress, **shared)
+    return {seed: run(seed, Path(out_dir)) for seed, out_dir in out_dirs.items()}
+
+
+def _train_seed(
+    config, dataset, model_name, seed, out_dir, *, splits, sources, settings, device, progress
+) -> dict:
+    """Phases: a fresh model; resuming a killed run; the epochs; the outputs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_config = {k: v for k, v in config["models"].items() if k != "names"}
     t, h, w, dv = splits["train"].visual_shape[1:]
     dims = {
         "visual_dim": dv,
@@ -297,7 +324,6 @@ def train(
     schedule = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=settings["lr_step"], gamma=settings["lr_gamma"]
     )
-    sources = data_sources(splits, settings, device, force_source)
     sizes = {s: len(sp) for s, sp in splits.items()}
     checkpoint = Checkpoint(
         out_dir / "resume.pt",
