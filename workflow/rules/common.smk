@@ -70,9 +70,9 @@ def train_seeds(dataset, model):
 
 def several_seeds():
     """The models trained with several seeds (synth: three), each in one job that trains every
-    seed (rule train_model_seeds): {"seeds", "datasets", "models"}. The rule's outputs are
-    fixed when the workflow is read, so these datasets must share one seed list and one set of
-    such models."""
+    seed (`train_model_seeds`), as {"seeds", "datasets", "models"}. Its outputs are fixed when
+    the workflow is read, so these datasets must share one seed list and one set of such
+    models."""
     pairs = {
         (d, m): tuple(train_seeds(d, m))
         for d in config["datasets"]
