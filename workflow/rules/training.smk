@@ -144,6 +144,11 @@ for dataset, group in (
             f"logs/localization/{dataset}/{group}/train.log",
         benchmark:
             f"benchmarks/out/localization/{dataset}/{group}/train.tsv"
+        # the scheduler knows no durations: the groups (the longest jobs) start as soon as their
+        # features exist, bigger ones first (models x seeds), instead of one ending the run alone
+        priority:
+            len(names.LOCALIZATION_GROUPS[group])
+            * len(avlocruns.group_seeds(config, dataset, group))
         conda:
             "../../envs/avexplain.yaml"
         # one core each: on a 2-core machine two groups train side by side
