@@ -10,6 +10,8 @@ SPLITS = ("train", "val", "test")
 # `vggish_maps`: VGGish's last pooling maps, the tensor `vggish`'s embedding layers read (the AVE
 # paper's supplementary Table 3), built when a target asks for it.
 BACKBONES = ("vgg19", "resnet152", "vggish", "mc3_18", "vggish_maps")
+# The image CNNs run on every frame: the slowest extractions, and most jobs wait for their maps.
+IMAGE_BACKBONES = ("vgg19", "resnet152")
 # A backbone that is another's network cut short: it reads that network's weight file.
 WEIGHTS_OF = {"vggish_maps": "vggish"}
 

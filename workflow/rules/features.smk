@@ -61,6 +61,9 @@ rule extract_features:
         "logs/features/{media}/{backbone}/shard-{shard}.log",
     benchmark:
         "benchmarks/out/features/{media}/{backbone}/shard-{shard}.tsv"
+    # the scheduler knows no durations: the image CNNs' shards (the longest, and most jobs wait
+    # for their maps) start first, side by side, rather than one of them late and alone
+    priority: lambda wc: int(wc.backbone in names.IMAGE_BACKBONES)
     conda:
         "../../envs/avexplain.yaml"
     threads: lambda wc: 1 + avfeatures.settings_for(config, wc.media)["decode_workers"]
