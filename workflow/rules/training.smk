@@ -106,6 +106,8 @@ rule aggregate_seeds:
 # aggregated into results/{dataset}/{family}/{model}/metrics.json (one job per group). Built for
 # the run datasets in localization.datasets; a dataset without segment labels asked for fails at
 # planning time, naming the dataset.
+from itertools import product
+
 from avexplain.training import localization_runs as avlocruns
 
 STAGE_TARGETS.append(
@@ -122,10 +124,8 @@ STAGE_TARGETS.append(
 
 # The training rules are written per dataset of localization.datasets: a group's seeds (its
 # job's outputs) may differ between datasets (localization.overrides).
-for dataset, group in (
-    (d, g)
-    for d in config["localization"]["datasets"]
-    for g in names.LOCALIZATION_GROUPS
+for dataset, group in product(
+    config["localization"]["datasets"], names.LOCALIZATION_GROUPS
 ):
 
     rule:
@@ -192,8 +192,9 @@ for group in names.LOCALIZATION_GROUPS:
 
 
 # Event-specific fusion layers (docs/fusion_layers.md): one job per dataset trains the four
-# models of the paper's Table 1 with every seed on the same inputs, read once: the stored MC3-18 + VGGish
-# features and onset masks (recipe frozen_features), or the canonical clips (end_to_end).
+# models of the paper's Table 1 with every seed on the same inputs, read once: the stored
+# MC3-18 + VGGish features and onset masks (recipe frozen_features), or the canonical clips
+# (end_to_end).
 STAGE_TARGETS.append(
     lambda dataset: (
         [paths.fusion_metrics(dataset, m) for m in names.FUSION_LAYER_MODELS]
