@@ -1,9 +1,9 @@
 """Training jobs of the localization families (the AVE paper's `avel`, the AV-transformer's
 `avt`; docs/localization.md, "Pipeline"): one job per dataset x group trains every model of its
 group (avexplain.names.LOCALIZATION_GROUPS) with each of its seeds on features read once, and
-writes, per model and seed,
-`metrics.json` (test numbers, anchors, provenance) and `predictions.npz` (test scores and, where
-the model has them, its space attention or cross-modality embeddings). `aggregate` averages a
+writes, per model and seed, `metrics.json` (test numbers, anchors, provenance) and
+`predictions.npz` (test scores and, where the model has them, its space attention or
+cross-modality embeddings). `aggregate` averages a
 model's seeds (torch-free: the aggregation job is bookkeeping)."""
 
 from __future__ import annotations
