@@ -3,8 +3,8 @@
 - `SETTINGS`, `optimizer_and_scheduler`: SGD from lr 1e-2, x0.1 when validation accuracy has not
   risen for 3 epochs; `epoch_labels`: the seeded single label per multi-label training video.
 - `train_seeds`, `evaluate`: one job per dataset trains the four models of Table 1 with each
-  seed and scores them with the read-outs of `avexplain.training.fusion_readouts` (the vote, the label
-  sets, the modality bias, the uniquely correct videos), which need no torch.
+  seed and scores them with the read-outs of `avexplain.training.fusion_readouts` (the vote,
+  the label sets, the modality bias, the uniquely correct videos), which need no torch.
 docs/fusion_layers.md lists the choices the paper leaves open."""
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ def epoch_labels(
 
 # ----------------------------------------------------------------------------- pipeline jobs
 # One job per dataset trains the four models of Table 1 with every seed on the same inputs
-# (read once): `train_seeds`. `aggregate` turns the seeds into each model's metrics.json with the paired
-# intervals Table 1 prints.
+# (read once): `train_seeds`. `aggregate` turns the seeds into each model's metrics.json with
+# the paired intervals Table 1 prints.
 
 SECTION = "fusion_layers"
 E2E_STAGES = ("uni_audio", "uni_vision", "fusion_layers", "naive_av")  # backbones flow forward
@@ -364,9 +364,8 @@ def train_seed(
     threads: int | None = None,
 ) -> dict:
     """`train_seeds` with one seed: {model: metrics record}."""
-    return train_seeds(config, dataset, {seed: out_dirs}, onset_files, clips_dirs, root, threads)[
-        seed
-    ]
+    runs = train_seeds(config, dataset, {seed: out_dirs}, onset_files, clips_dirs, root, threads)
+    return runs[seed]
 
 
 def train_seeds(
