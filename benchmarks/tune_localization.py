@@ -12,6 +12,13 @@ numbers are written into a scratch folder and ignored. Each setting is a JSON ob
     python benchmarks/tune_localization.py --run-dir <built synth run> \\
         --setting stored '{"visual_components": null}' --setting k256 '{"visual_components": 256}'
 
+`--budgets 10 20 30` also reads each model's validation history (train with a setting whose
+epochs are the largest budget) and prints, per budget E, the best validation score within the
+first E epochs (what a budget of E selects) and its CPU share, against the smallest budget:
+
+    python benchmarks/tune_localization.py --run-dir <run> --budgets 10 20 30 \\
+        --setting e30 '{"epochs": 30, "model_epochs": {}}'
+
 Run it with OMP_NUM_THREADS=1 (as Snakemake runs the jobs) for comparable CPU seconds.
 """
 
@@ -63,6 +70,7 @@ def main() -> None:
                         required=True)  # fmt: skip
     parser.add_argument("--groups", nargs="+", default=list(names.LOCALIZATION_GROUPS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budgets", nargs="+", type=int, default=[])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     run = args.run_dir.resolve()
@@ -83,9 +91,25 @@ def main() -> None:
                 cpu = time.process_time() - started
                 scores = {m: r["val"] for m, r in records.items() if r["task"] == "segment"}
                 val[name].update({(group, m): v for m, v in scores.items()})
+                for budget in args.budgets:
+                    within = {
+                        (group, m): max(h["val"] for h in r["history"][:budget])
+                        for m, r in records.items()
+                        if r["task"] == "segment"
+                    }
+                    val.setdefault(f"{name}@{budget}", {}).update(within)
+                    spent = sum(
+                        r["cpu_seconds"] * min(budget, len(r["history"])) / len(r["history"])
+                        for r in records.values()
+                    )
+                    mean = np.mean(list(within.values())) if within else float("nan")
+                    print(f"{name}@{budget}\t{group}\t{mean:.2f}\t{spent:.1f}", flush=True)
                 mean = np.mean(list(scores.values())) if scores else float("nan")
                 print(f"{name}\t{group}\t{mean:.2f}\t{cpu:.1f}", flush=True)
-    report_against_first(val, args.setting[0][0], "segment models")
+    first = args.setting[0][0]
+    report_against_first(
+        val, f"{first}@{min(args.budgets)}" if args.budgets else first, "segment models"
+    )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,13 @@ def test_demo_trains_every_model_and_builds_both_tables(tmp_path):
     assert len(synth["seeds"]) == 3  # synth's claims rest on three seeds (issue 11)
     single = set(synth["single_seed_models"])  # Table 2's comparison models: one seed
     assert single <= set(models.NAMES) and not single & {"stan", *UNIMODAL}
-    # one job per model: all three seeds in one (train_model_seeds), or the single seed
+    # one job per model trains its three seeds (train_model_seeds); one job trains the
+    # single-seed models (train_single_seed_models)
     assert jobs["train_model_seeds"] == len(models.NAMES) - len(single)
-    assert jobs["train_model"] == len(single)
+    assert jobs["train_single_seed_models"] == 1 and "train_model" not in jobs
+    for model in single:
+        assert f"results/synth/{model}/seed-0/metrics.json" in proc.stdout
+        assert f"results/synth/{model}/seed-1/" not in proc.stdout
     assert jobs["recognition_tables"] == 1
     assert jobs["synth_comparisons_table"] == 1
     for table in ("stan_table1", "stan_table2"):
@@ -67,6 +71,11 @@ def test_seeds_are_set_per_dataset_and_trained_in_one_job(tmp_path):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     proc = snakemake(workdir, "-n", "results/synth/stan/metrics.json", check=False)
     assert proc.returncode != 0 and "train.single_seed_models" in proc.stdout + proc.stderr
+    # and one list of single-seed models
+    config["train"]["overrides"]["ave"] = {"single_seed_models": ["cam"]}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = snakemake(workdir, "-n", "results/synth/stan/metrics.json", check=False)
+    assert proc.returncode != 0 and "must list the same models" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

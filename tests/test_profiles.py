@@ -20,7 +20,13 @@ from avexplain.testing.workflow import RUN_TARGETS, copy_workflow, snakemake, ti
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
-GPU_RULES = {"extract_features", "train_model", "train_model_seeds", "perturbation_test"}
+GPU_RULES = {
+    "extract_features",
+    "train_model",
+    "train_model_seeds",
+    "train_single_seed_models",
+    "perturbation_test",
+}
 
 
 def _workflow_rules() -> set[str]:

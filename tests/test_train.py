@@ -85,17 +85,20 @@ def test_same_seed_same_result_and_streaming_equals_in_memory(dataset, tmp_path)
     assert c["history"][0]["loss"] != a["history"][0]["loss"]
 
 
-def test_seeds_trained_in_one_job_get_the_numbers_they_get_alone(dataset, tmp_path):
-    """rule train_model_seeds: one process trains every seed on splits read once."""
+def test_runs_trained_in_one_job_get_the_numbers_they_get_alone(dataset, tmp_path):
+    """rules train_model_seeds and train_single_seed_models: one process trains several models
+    and seeds on splits read once; what one run draws does not reach the next."""
     config = small_config(epochs=2)
-    together = train.train_seeds(
-        config, "synth", "stan", {1: tmp_path / "s1", 0: tmp_path / "s0"}, dataset, progress=False
+    runs = {("cam", 0): "cam", ("stan", 1): "s1", ("stan", 0): "s0"}
+    together = train.train_runs(
+        config, "synth", {r: tmp_path / d for r, d in runs.items()}, dataset, progress=False
     )
     alone = run(config, dataset, tmp_path / "alone", seed=0)
-    assert list(together) == [1, 0] and together[0]["seed"] == 0
+    assert list(together) == list(runs) and together["stan", 0]["seed"] == 0
+    assert together["cam", 0]["model"] == "cam"
     assert (
-        together[0]["test"] == alone["test"]
-        and together[0]["history"][-1]["loss"] == (alone["history"][-1]["loss"])
+        together["stan", 0]["test"] == alone["test"]
+        and together["stan", 0]["history"][-1]["loss"] == (alone["history"][-1]["loss"])
     )
     mine, own = (np.load(tmp_path / d / "predictions.npz") for d in ("s0", "alone"))
     np.testing.assert_array_equal(mine["scores"], own["scores"])

@@ -95,6 +95,28 @@ def several_seeds():
     }
 
 
+def single_seed_models():
+    """The models trained with the first seed only (train.single_seed_models: synth's eight
+    comparison models), all in one job per dataset (`train_single_seed_models`), as {"seed",
+    "datasets", "models"}. As for several_seeds(), these datasets must share the list and the
+    first seed."""
+    lists = {}
+    for d in config["datasets"]:
+        settings = avconfig.section_for(config, "train", d)
+        single = set(settings.get("single_seed_models", []))
+        models = tuple(m for m in config["models"]["names"] if m in single)
+        if models:
+            lists[d] = (settings["seeds"][0], models)
+    if len(set(lists.values())) > 1:
+        raise avconfig.ConfigError(
+            "config keys 'train.seeds' / 'train.single_seed_models' (and their overrides): "
+            "every dataset that trains models with one seed in one job must list the same "
+            f"models and the same first seed; got {sorted(lists.items())}"
+        )
+    seed, models = next(iter(lists.values()), (0, ()))
+    return {"seed": seed, "datasets": sorted(lists), "models": list(models)}
+
+
 def explained(dataset, model, name):
     """A file of the trained model that is explained: the one of its first seed."""
     return paths.trained(dataset, model, train_seeds(dataset, model)[0], name)

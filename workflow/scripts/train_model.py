@@ -5,14 +5,14 @@ from avexplain.logs import log_to
 from avexplain.training import train
 
 wc = snakemake.wildcards
-# rule train_model_seeds: every seed of the model; rule train_model: the one of its wildcards
-seeds = getattr(snakemake.params, "seeds", None) or [int(wc.seed)]
+# (model, seed) pairs: rule train_model one, train_model_seeds a model's seeds,
+# train_single_seed_models every single-seed model of the dataset
+runs = [(m, int(s)) for m, s in snakemake.params.runs]
 with log_to(snakemake.log[0]):
-    train.train_seeds(
+    train.train_runs(
         snakemake.config,
         dataset=wc.dataset,
-        model_name=wc.model,
-        out_dirs={s: os.path.dirname(paths.trained(wc.dataset, wc.model, s)) for s in seeds},
+        out_dirs={(m, s): os.path.dirname(paths.trained(wc.dataset, m, s)) for m, s in runs},
         threads=snakemake.threads,
         progress=False,
     )

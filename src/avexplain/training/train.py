@@ -274,32 +274,32 @@ def train(
 ) -> dict:
     """Train, select on validation mAP, evaluate on test; write checkpoint.pt,
     predictions.npz and metrics.json (this seed) into `out_dir`; return the metrics record."""
-    runs = train_seeds(
-        config, dataset, model_name, {seed: out_dir}, root, threads, force_source, progress
+    runs = train_runs(
+        config, dataset, {(model_name, seed): out_dir}, root, threads, force_source, progress
     )
-    return runs[seed]
+    return runs[model_name, seed]
 
 
-def train_seeds(
+def train_runs(
     config: dict,
     dataset: str,
-    model_name: str,
-    out_dirs: dict[int, str | Path],
+    out_dirs: dict[tuple[str, int], str | Path],
     root: str | Path = ".",
     threads: int | None = None,
     force_source: str | None = None,
     progress: bool = True,
-) -> dict[int, dict]:
-    """`train` for each seed of `out_dirs` ({seed: folder}) on splits read once (a seed's
-    numbers are those it gets alone); {seed: metrics record}."""
+) -> dict[tuple[str, int], dict]:
+    """`train` for each (model, seed) of `out_dirs` ({(model, seed): folder}) on splits read
+    once: one job of rule train_model_seeds or train_single_seed_models. Every run reseeds
+    what it draws, so its numbers are those it gets alone; {(model, seed): metrics record}."""
     settings = settings_for(config, dataset)
     make_deterministic(threads)
     device = pick_device(settings["device"], "train.device")
     splits = {s: avsplits.open_split(config, dataset, s, root) for s in avsplits.SPLITS}
     sources = data_sources(splits, settings, device, force_source)
     shared = {"splits": splits, "sources": sources, "settings": settings, "device": device}
-    run = functools.partial(_train_seed, config, dataset, model_name, progress=progress, **shared)
-    return {seed: run(seed, Path(out_dir)) for seed, out_dir in out_dirs.items()}
+    run = functools.partial(_train_seed, config, dataset, progress=progress, **shared)
+    return {(m, s): run(m, s, Path(out_dir)) for (m, s), out_dir in out_dirs.items()}
 
 
 def _train_seed(
