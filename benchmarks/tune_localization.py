@@ -14,10 +14,11 @@ numbers are written into a scratch folder and ignored. Each setting is a JSON ob
 
 `--budgets 10 20 30` also reads each model's validation history (train with a setting whose
 epochs are the largest budget) and prints, per budget E, the best validation score within the
-first E epochs (what a budget of E selects) and its CPU share, against the smallest budget:
+first E epochs (what a budget of E selects) and its CPU share, against the smallest budget;
+`--histories FILE` writes every model's validation history ({setting: {group/model: [...]}}):
 
     python benchmarks/tune_localization.py --run-dir <run> --budgets 10 20 30 \\
-        --setting e30 '{"epochs": 30, "model_epochs": {}}'
+        --setting e30 '{"epochs": 30, "model_epochs": {}}' --histories /tmp/histories.json
 
 Run it with OMP_NUM_THREADS=1 (as Snakemake runs the jobs) for comparable CPU seconds.
 """
@@ -71,11 +72,13 @@ def main() -> None:
     parser.add_argument("--groups", nargs="+", default=list(names.LOCALIZATION_GROUPS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budgets", nargs="+", type=int, default=[])
+    parser.add_argument("--histories", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     run = args.run_dir.resolve()
     config = yaml.safe_load((run / "config.yaml").read_text())
     val: dict[str, dict[tuple[str, str], float]] = {}
+    histories: dict[str, dict[str, list[float]]] = {}
     print("setting\tgroup\tmean_val\tcpu_s")
     for name, text in args.setting:
         cfg = configured(config, json.loads(text))
@@ -90,6 +93,9 @@ def main() -> None:
                 )
                 cpu = time.process_time() - started
                 scores = {m: r["val"] for m, r in records.items() if r["task"] == "segment"}
+                histories.setdefault(name, {}).update(
+                    {f"{group}/{m}": [h["val"] for h in r["history"]] for m, r in records.items()}
+                )
                 val[name].update({(group, m): v for m, v in scores.items()})
                 for budget in args.budgets:
                     within = {
@@ -106,6 +112,8 @@ def main() -> None:
                     print(f"{name}@{budget}\t{group}\t{mean:.2f}\t{spent:.1f}", flush=True)
                 mean = np.mean(list(scores.values())) if scores else float("nan")
                 print(f"{name}\t{group}\t{mean:.2f}\t{cpu:.1f}", flush=True)
+    if args.histories:
+        args.histories.write_text(json.dumps(histories, indent=1))
     first = args.setting[0][0]
     report_against_first(
         val, f"{first}@{min(args.budgets)}" if args.budgets else first, "segment models"
