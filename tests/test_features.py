@@ -158,6 +158,29 @@ def test_read_frames_converts_only_the_kept_frames(tmp_path):
         read_frames(tmp_path / "v.mp4", n, size, [2, 1])
     with pytest.raises(ValueError, match="beyond the clip's 8 frames"):
         read_frames(tmp_path / "v.mp4", n, size, [1, 8])
+    # one FFmpeg thread (what a decode worker uses) decodes the same frames
+    assert np.array_equal(read_frames(tmp_path / "v.mp4", n, size, threaded=False), every)
+
+
+class _VideoModel:
+    uses_video = True
+
+    def clip_frames(self, segments, fps):
+        return np.arange(segments * fps)
+
+
+def test_decode_workers_decode_on_one_ffmpeg_thread(monkeypatch):
+    """FFmpeg's frame threads in a forked DataLoader worker hung once in CI (docs/features.md,
+    "Decode workers"): a worker asks read_frames for one thread, the job's own process not."""
+
+    def reporting(path, num_frames, size, keep=None, threaded=True):
+        raise extract.ClipError(f"threaded={threaded}")
+
+    monkeypatch.setattr(extract, "read_frames", reporting)  # forked workers inherit the patch
+    clips = extract.ClipInputs(_VideoModel(), Path("clips"), [(0, "v")], CLIP)
+    for workers, expected in ((0, "threaded=True"), (1, "threaded=False")):
+        loader = torch.utils.data.DataLoader(clips, batch_size=None, num_workers=workers)
+        assert list(next(iter(loader))) == [0, None, expected]
 
 
 def test_batches_pack_segments_across_videos():

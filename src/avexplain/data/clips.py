@@ -19,11 +19,20 @@ class ClipError(ValueError):
 
 
 def read_frames(
-    path: str | Path, num_frames: int, size: int, keep: np.ndarray | None = None
+    path: str | Path,
+    num_frames: int,
+    size: int,
+    keep: np.ndarray | None = None,
+    threaded: bool = True,
 ) -> np.ndarray:
     """The frames of a canonical clip as uint8 RGB, shape (len(keep), size, size, 3): those at the
     ascending indices `keep`, or all `num_frames` of them. Every frame is decoded (H.264 needs its
-    references) but only the kept ones are converted to RGB, most of the cost of a frame."""
+    references) but only the kept ones are converted to RGB, most of the cost of a frame.
+
+    `threaded`: FFmpeg's frame threads, several cores per clip. A forked decode worker passes
+    False: its parallelism is the worker processes, and frame threads in a forked DataLoader
+    worker deadlocked once in CI (every thread of the worker waiting in `decode`), a known hazard
+    of FFmpeg threading in forked processes (docs/features.md, "Decode workers")."""
     path = Path(path)
     wanted = None if keep is None else set(np.asarray(keep).tolist())
     if keep is not None and (np.any(np.diff(keep) <= 0) or min(keep) < 0):
@@ -32,7 +41,10 @@ def read_frames(
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"  # frame-threaded H.264 decoding: several cores per clip
+            if threaded:
+                stream.thread_type = "AUTO"
+            else:
+                stream.thread_count = 1
             for frame in container.decode(stream):
                 if wanted is None or count in wanted:
                     frames.append(frame.to_ndarray(format="rgb24"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm import tqdm
 
 from avexplain.config import config_hash
@@ -51,7 +51,9 @@ class ClipInputs(Dataset):
             frames = wave = None
             if self.model.uses_video:
                 keep = self.model.clip_frames(t, fps)
-                frames = read_frames(self.clips_dir / f"{vid}.mp4", t * fps, size, keep)
+                # in a decode worker (a forked process): FFmpeg single-threaded (read_frames)
+                threaded = get_worker_info() is None
+                frames = read_frames(self.clips_dir / f"{vid}.mp4", t * fps, size, keep, threaded)
             else:
                 rate = self.clip["sample_rate"]
                 wave = read_wave(self.clips_dir / f"{vid}.wav", t * rate, rate)
