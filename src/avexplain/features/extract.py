@@ -33,6 +33,7 @@ from avexplain.shards import shard_slice
 
 log = logging.getLogger(__name__)
 KILL_ENV = "AVEXPLAIN_TEST_SIGKILL"
+WORKER_TIMEOUT_S = 600
 
 
 class ClipInputs(Dataset):
@@ -149,6 +150,9 @@ def run_shard(
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
         persistent_workers=False,
+        # a worker that delivers no clip for this long is stuck: fail the job (retried on a
+        # cluster) instead of holding the node; one clip takes seconds
+        timeout=WORKER_TIMEOUT_S if workers else 0,
     )
     clips = iter(loader)  # workers start decoding now, while the store is being set up
 
