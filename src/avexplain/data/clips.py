@@ -29,10 +29,9 @@ def read_frames(
     ascending indices `keep`, or all `num_frames` of them. Every frame is decoded (H.264 needs its
     references) but only the kept ones are converted to RGB, most of the cost of a frame.
 
-    `threaded`: FFmpeg's frame threads, several cores per clip. A forked decode worker passes
-    False: its parallelism is the worker processes, and frame threads in a forked DataLoader
-    worker deadlocked once in CI (every thread of the worker waiting in `decode`), a known hazard
-    of FFmpeg threading in forked processes (docs/features.md, "Decode workers")."""
+    `threaded`: FFmpeg's frame threads for decoding, several cores per clip. A forked decode
+    worker passes False: its parallelism is the worker processes, and FFmpeg threads in forked
+    loader workers are a known source of hangs (docs/features.md, "Decode workers")."""
     path = Path(path)
     wanted = None if keep is None else set(np.asarray(keep).tolist())
     if keep is not None and (np.any(np.diff(keep) <= 0) or min(keep) < 0):
@@ -47,7 +46,9 @@ def read_frames(
                 stream.thread_count = 1
             for frame in container.decode(stream):
                 if wanted is None or count in wanted:
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    # swscale on one thread: its slice threads hung a decode worker in CI
+                    # (docs/features.md, "Decode workers"); tiny frames gain nothing from them
+                    frames.append(frame.to_ndarray(format="rgb24", threads=1))
                 count += 1
     except (av.error.FFmpegError, IndexError) as exc:
         raise ClipError(f"{path}: cannot decode video: {exc}") from exc
