@@ -170,8 +170,8 @@ class _VideoModel:
 
 
 def test_decode_workers_decode_on_one_ffmpeg_thread(monkeypatch):
-    """FFmpeg's frame threads in a forked DataLoader worker hung once in CI (docs/features.md,
-    "Decode workers"): a worker asks read_frames for one thread, the job's own process not."""
+    """FFmpeg threads in forked DataLoader workers are a hang risk (docs/features.md, "Decode
+    workers"): a worker asks read_frames for one decode thread, the job's own process not."""
 
     def reporting(path, num_frames, size, keep=None, threaded=True):
         raise extract.ClipError(f"threaded={threaded}")
