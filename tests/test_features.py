@@ -162,6 +162,40 @@ def test_read_frames_converts_only_the_kept_frames(tmp_path):
     assert np.array_equal(read_frames(tmp_path / "v.mp4", n, size, threaded=False), every)
 
 
+class _ReadFrames(torch.utils.data.Dataset):
+    def __init__(self, path):
+        self.path = path
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        from avexplain.data.clips import read_frames
+
+        return read_frames(self.path, CLIP["segments"] * CLIP["fps"], CLIP["size"], threaded=False)
+
+
+def test_a_decode_worker_converts_frames_after_its_parent_did(tmp_path):
+    """PyAV keeps one swscale context per thread. A forked DataLoader worker inherits its parent's
+    main-thread context without the context's slice threads, and hung on its first frame (CI, three
+    times: docs/features.md, "Decode workers"); read_frames converts with a context of its own."""
+    import av
+
+    from avexplain.testing.clips import make_clip
+
+    make_clip(tmp_path, "v", 1)
+    with av.open(str(tmp_path / "v.mp4")) as c:  # the parent converts on two slice threads
+        expected = np.stack([f.to_ndarray(format="rgb24", threads=2) for f in c.decode(video=0)])
+    loader = torch.utils.data.DataLoader(
+        _ReadFrames(tmp_path / "v.mp4"),
+        batch_size=None,
+        num_workers=1,
+        multiprocessing_context="fork",  # what Linux uses by default up to Python 3.13
+        timeout=60,  # a hung worker fails the test instead of holding the suite
+    )
+    np.testing.assert_array_equal(next(iter(loader)).numpy(), expected)
+
+
 class _VideoModel:
     uses_video = True
 
@@ -170,8 +204,8 @@ class _VideoModel:
 
 
 def test_decode_workers_decode_on_one_ffmpeg_thread(monkeypatch):
-    """FFmpeg threads in forked DataLoader workers are a hang risk (docs/features.md, "Decode
-    workers"): a worker asks read_frames for one decode thread, the job's own process not."""
+    """A decode worker asks read_frames for one decode thread (the workers are the parallelism),
+    the job's own process for FFmpeg's frame threads."""
 
     def reporting(path, num_frames, size, keep=None, threaded=True):
         raise extract.ClipError(f"threaded={threaded}")

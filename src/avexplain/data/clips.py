@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 # decode statuses (the shard's report.csv) whose clip is usable
 PRESENT = ("ok", "repaired")
@@ -29,14 +30,16 @@ def read_frames(
     ascending indices `keep`, or all `num_frames` of them. Every frame is decoded (H.264 needs its
     references) but only the kept ones are converted to RGB, most of the cost of a frame.
 
-    `threaded`: FFmpeg's frame threads for decoding, several cores per clip. A forked decode
-    worker passes False: its parallelism is the worker processes, and FFmpeg threads in forked
-    loader workers are a known source of hangs (docs/features.md, "Decode workers")."""
+    `threaded`: FFmpeg's frame threads for decoding, several cores per clip. A decode worker
+    passes False: its parallelism is the worker processes (docs/features.md, "Decode workers")."""
     path = Path(path)
     wanted = None if keep is None else set(np.asarray(keep).tolist())
     if keep is not None and (np.any(np.diff(keep) <= 0) or min(keep) < 0):
         raise ValueError(f"frame indices must be ascending and non-negative, got {list(keep)}")
     count, frames = 0, []
+    # a converter of this call's own: PyAV's default one is per thread, and a forked decode worker
+    # would inherit its parent's, whose slice threads did not survive the fork (a hang)
+    to_rgb = VideoReformatter()
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -46,9 +49,8 @@ def read_frames(
                 stream.thread_count = 1
             for frame in container.decode(stream):
                 if wanted is None or count in wanted:
-                    # swscale on one thread: its slice threads hung a decode worker in CI
-                    # (docs/features.md, "Decode workers"); tiny frames gain nothing from them
-                    frames.append(frame.to_ndarray(format="rgb24", threads=1))
+                    # one swscale thread: frames of at most 224 px gain nothing from slices
+                    frames.append(to_rgb.reformat(frame, format="rgb24", threads=1).to_ndarray())
                 count += 1
     except (av.error.FFmpegError, IndexError) as exc:
         raise ClipError(f"{path}: cannot decode video: {exc}") from exc

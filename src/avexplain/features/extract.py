@@ -52,7 +52,7 @@ class ClipInputs(Dataset):
             frames = wave = None
             if self.model.uses_video:
                 keep = self.model.clip_frames(t, fps)
-                # in a decode worker (a forked process): FFmpeg single-threaded (read_frames)
+                # in a decode worker one FFmpeg thread: the workers are the parallelism
                 threaded = get_worker_info() is None
                 frames = read_frames(self.clips_dir / f"{vid}.mp4", t * fps, size, keep, threaded)
             else:
