@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(config, items):
 
 # Modules that build the tiny run (session fixture local_run): one worker takes them all, so the
 # run is built once. (pytest-xdist's own xdist_group marks do not take with pytest 9.2.)
-TINY_RUN_MODULES = ("test_determinism.py", "slurm/test_slurm.py")
+TINY_RUN_MODULES = ("test_determinism.py", "slurm/test_slurm.py", "test_features_pipeline.py")
 # Modules that read the demo-sized synth run (session fixture synth_run): likewise one worker.
 SYNTH_RUN_MODULES = (
     "test_synth_acceptance.py",

@@ -1,4 +1,5 @@
-"""The feature rules under Snakemake, end to end on tiny clips, including a SIGKILL mid-shard."""
+"""The feature rules under Snakemake, end to end on tiny clips, including a SIGKILL mid-shard;
+the ResNet-152 store of the tiny run (tests/conftest.py: this module shares its worker)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import yaml
 from avexplain.features import store
 from avexplain.features.extract import KILL_ENV
 from avexplain.testing.clips import CLIP, make_dataset, settings
+from avexplain.testing.workflow import snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,18 +83,18 @@ def _snakemake(workdir: Path, target: str, env=None, check=True, keep_going=Fals
     return proc
 
 
-def test_snakemake_builds_resnet152_store(tmp_path):
-    workdir = _project(tmp_path, n=3, shard_size=2)
-    _snakemake(workdir, "features/synth/resnet152.zarr")
-    feats = store.open_features(workdir / "features/synth/resnet152.zarr")
-    assert feats.features.shape == (3, CLIP["segments"], 1, 1, 2048)
+def test_the_tiny_run_built_the_resnet152_store_and_is_up_to_date(local_run):
+    """The tiny run (session fixture, built once for this worker's tiny-run modules) built
+    ResNet-152 maps through the whole workflow: 4 videos of 4 s at 64 px in 2 shards."""
+    feats = store.open_features(local_run / "features/synth/resnet152.zarr")
+    assert feats.features.shape == (4, 4, 2, 2, 2048)
     assert feats.valid.all() and feats.attrs["weights"] == "random:0"
     assert np.isfinite(feats.features.compute()).all()
     for log in ("shard-000.log", "shard-001.log", "finalize.log"):
-        assert (workdir / "logs/features/synth/resnet152" / log).exists()
-    assert (workdir / "benchmarks/out/features/synth/resnet152/finalize.tsv").exists()
+        assert (local_run / "logs/features/synth/resnet152" / log).exists()
+    assert (local_run / "benchmarks/out/features/synth/resnet152/finalize.tsv").exists()
     # everything is up to date: a second run does nothing
-    dry = _snakemake(workdir, "features/synth/resnet152.zarr")
+    dry = snakemake(local_run, "--profile", "profiles/local", "-n", "features/synth/resnet152.zarr")
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
