@@ -53,7 +53,8 @@ def test_demo_trains_every_model_and_builds_both_tables(tmp_path):
         for ext in ("csv", "md"):
             assert f"results/tables/{table}.{ext}" in proc.stdout
     # the other papers' families are part of the demo: every table of theirs is planned
-    for table in (*localization_tables.TABLES, *FUSION_LAYER_TABLES, "localization_pointing"):
+    others = ("localization_pointing", "localization_comparisons")
+    for table in (*localization_tables.TABLES, *FUSION_LAYER_TABLES, *others):
         assert f"results/tables/{table}.md" in proc.stdout, table
 
 

@@ -154,12 +154,20 @@ rule synth_comparisons_table:
 
 # --- the localization families' tables (avexplain.tables.localization) ---------------------
 from avexplain.tables import localization as avloctables
+from avexplain.tables import localization_comparisons as avloccomparisons
 
 STAGE_TARGETS.append(
     lambda dataset: (
         [
             *(paths.table(t) for t in avloctables.TABLES),
-            *([paths.table(avloctables.POINTING_TABLE)] if dataset == "synth" else []),
+            *(
+                [
+                    paths.table(avloctables.POINTING_TABLE),
+                    paths.table(avloccomparisons.TABLE),
+                ]
+                if dataset == "synth"
+                else []
+            ),
         ]
         if dataset in avlocruns.datasets(config)
         else []
@@ -226,6 +234,36 @@ rule localization_pointing_table:
         provenance=provenance_caption(["synth"]),
     script:
         "../scripts/localization_pointing_table.py"
+
+
+rule localization_comparisons_table:
+    input:
+        **avloccomparisons.inputs(config, "synth"),
+    output:
+        csv=paths.table(avloccomparisons.TABLE, "csv"),
+        md=paths.table(avloccomparisons.TABLE, "md"),
+        html=report(
+            paths.table(avloccomparisons.TABLE, "html"),
+            caption="../report/localization_comparisons_table.rst",
+            category="Localization families",
+            subcategory="synth",
+            labels={
+                "result": "Evidence: the families' claims with bootstrap intervals"
+            },
+        ),
+    log:
+        "logs/tables/localization_comparisons.log",
+    benchmark:
+        "benchmarks/out/tables/localization_comparisons.tsv"
+    # small files: on a cluster it runs on the login node
+    localrule: True
+    conda:
+        "../../envs/avexplain.yaml"
+    params:
+        models=list(avloccomparisons.inputs(config, "synth")),
+        provenance=provenance_caption(["synth"]),
+    script:
+        "../scripts/localization_comparisons_table.py"
 
 
 # Tables 1-4 of the event-specific fusion layers and the modality-bias bar figure
