@@ -98,6 +98,7 @@ def check_config(config: dict, device: str, precision: str, mode: str) -> dict:
     )
     feats = config["features"]
     feats.update(device=device, precision=precision)
+    feats["overrides"][DATASET].pop("precision", None)  # the check's precision, not synth's pin
     feats["chunk_videos"].update(vggish=4, mc3_18=4)
     feats["overrides"][DATASET].update(
         image_size=None,  # the clips' own 64 px: 2x2 ResNet maps
