@@ -65,6 +65,19 @@ def test_a_driver_without_cuda_in_torch_also_fails_in_one_line(tmp_path, capsys)
     assert len(out) == 1 and "no GPU" in out[0]
 
 
+def test_each_run_extracts_in_the_precision_the_check_gives_it():
+    """synth's demo pins float32 (config.yaml); the check's own runs must not inherit the pin."""
+    import yaml
+
+    from avexplain.features.settings import settings_for
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert settings_for(config, gpu_check.DATASET)["precision"] == "float32"
+    for precision in ("auto", "float32"):
+        checked = gpu_check.check_config(config, "cuda", precision, "cpu")
+        assert settings_for(checked, gpu_check.DATASET)["precision"] == precision
+
+
 def test_perturbation_tolerance_is_z_standard_errors_of_the_bhatia_davis_bound():
     # mu = 0.2 and 0.3 over 2 videos x 50 draws: variances 0.16 and 0.21, summed, / 100
     expected = 4.0 * math.sqrt((0.16 + 0.21) / 100) + 1e-3
