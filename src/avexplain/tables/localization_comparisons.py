@@ -54,6 +54,10 @@ class Criterion:
         return bool(stats["high"] < 0) if self.op == "<" else bool(stats["low"] > 0)
 
 
+def _is_weak(family: str, model: str) -> bool:
+    return names.avt_parse(model).weak if family == "avt" else names.is_weak_localization(model)
+
+
 def per_video(predictions) -> np.ndarray:
     """Segment accuracy (percent) of every test video of one seed's predictions.npz."""
     pred = np.load(predictions, allow_pickle=False)
@@ -137,7 +141,7 @@ def evidence(scores: dict, background: np.ndarray, avdln: dict, draws=10000, see
         rows.append(_row("AVE Table 2", f"{m} > {best} - 2", Criterion(">", -2),
                          mean[("avel", m)] - mean[("avel", best)], draws, seed))  # fmt: skip
     for family, m in avt_audio_visual_models():  # above the unimodal LSTMs and background
-        weak = "w_" if names.is_weak_localization(m) or m.endswith("_weak") else ""
+        weak = "w_" if _is_weak(family, m) else ""
         controls = {f"{weak}a": mean[("avel", f"{weak}a")], f"{weak}v": mean[("avel", f"{weak}v")],
                     BACKGROUND: background}  # fmt: skip
         for name, control in controls.items():
