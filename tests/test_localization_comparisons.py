@@ -17,6 +17,8 @@ def _scores(rng):
     # below its twin on average, not beyond the interval
     scores[("avel", "w_a")] = scores[("avel", "a")] - 0.2 + 2 * (-1.0) ** np.arange(N)
     scores[("avel", "w_v")] = scores[("avel", "v")] + 1  # above its twin
+    first_fusion = ("avel", lc.names.LOCALIZATION_GROUPS["avel_table2"][0])
+    scores[first_fusion] = scores[first_fusion][:1]  # one seed, as synth trains Table 2
     return scores
 
 
@@ -29,7 +31,8 @@ def test_each_claim_applies_its_criterion():
     scores = _scores(rng)
     # A beats it on average (+0.5) but, videos varying by ±3, not beyond the interval
     background = 49.5 + 3 * (-1.0) ** np.arange(N)
-    rows = lc.evidence(scores, background, {"a2v": 30.0, "v2a": 25.0, "chance": 17.5}, 2000, 0)
+    avdln = {"a2v": 30.0, "v2a": 25.0, "chance": 17.5}
+    rows = lc.evidence(scores, background, avdln, 2000, 0, avdln_seeds=3)
     assert len(rows) == 5 + 2 + 5 + 2 + 28 + 3 * 57 + 3
     t1 = _by_claim(rows, "AVE Table 1")
     a_bg = t1["a > all background"]
@@ -41,8 +44,11 @@ def test_each_claim_applies_its_criterion():
     t3 = _by_claim(rows, "AVE Table 3")
     assert t3["avdln a2v > chance + 10"]["holds"] and not t3["avdln v2a > chance + 10"]["holds"]
     assert np.isnan(t3["avdln a2v > chance + 10"]["low"])
+    assert (t3["avdln a2v > chance + 10"]["seeds"], a_bg["control_seeds"]) == (3, 0)
     fusion = _by_claim(rows, "AVE Table 2")
     assert all(r["criterion"] == "mean > -2" and r["holds"] for r in fusion.values())
+    one_seed = fusion[f"{lc.names.LOCALIZATION_GROUPS['avel_table2'][0]} > a - 2"]
+    assert (one_seed["seeds"], one_seed["control_seeds"]) == (1, 3)
 
 
 def test_a_weak_transformer_model_is_compared_with_the_weak_lstms():

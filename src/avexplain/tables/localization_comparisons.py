@@ -108,51 +108,64 @@ def inputs(config: dict, dataset: str) -> dict[str, list[str] | str]:
     return files
 
 
-def _row(group, claim, criterion: Criterion, diff, draws, seed) -> dict:
+def _row(group, claim, criterion: Criterion, diff, draws, seed, seeds: tuple[int, int]) -> dict:
+    """`seeds`: how many seeds the model's and the control's scores average (0: an anchor)."""
     stats = comparisons.paired_bootstrap(diff, draws, seed)
     return {"group": group, "claim": claim, "criterion": str(criterion), **stats,
+            "seeds": seeds[0], "control_seeds": seeds[1],
             "holds": criterion.holds(stats)}  # fmt: skip
 
 
-def evidence(scores: dict, background: np.ndarray, avdln: dict, draws=10000, seed=0) -> list[dict]:
+def evidence(scores: dict, background: np.ndarray, avdln: dict, draws=10000, seed=0,
+             avdln_seeds: int = 0) -> list[dict]:  # fmt: skip
     """Every claim's row. `scores[(family, model)]`: per-video accuracy (seeds, N); `background`:
     the per-video all-background anchor (N,); `avdln`: AVDLN's aggregated `mean` record."""
     mean = {k: np.asarray(v, dtype=float).mean(axis=0) for k, v in scores.items()}
+    n = {k: len(v) for k, v in scores.items()}
     rows = []
     table1 = "AVE Table 1"
     for m in SUPERVISED:  # every supervised model above answering background everywhere
         rows.append(_row(table1, f"{m} > {BACKGROUND}", Criterion(">", interval=True),
-                         np.asarray(scores[("avel", m)]) - background, draws, seed))  # fmt: skip
+                         np.asarray(scores[("avel", m)]) - background, draws, seed,
+                         (n[("avel", m)], 0)))  # fmt: skip
     for m in ("a", "v"):  # A+V at least 5 points above each modality alone
         rows.append(_row(table1, f"av > {m} + 5", Criterion(">=", 5, interval=True),
-                         mean[("avel", "av")] - mean[("avel", m)], draws, seed))  # fmt: skip
+                         mean[("avel", "av")] - mean[("avel", m)], draws, seed,
+                         (n[("avel", "av")], n[("avel", m)])))  # fmt: skip
     for m in SUPERVISED:  # weak training below its supervised twin (the mean)
         rows.append(_row(table1, f"w_{m} < {m}", Criterion("<"),
-                         mean[("avel", f"w_{m}")] - mean[("avel", m)], draws, seed))  # fmt: skip
+                         mean[("avel", f"w_{m}")] - mean[("avel", m)], draws, seed,
+                         (n[("avel", f"w_{m}")], n[("avel", m)])))  # fmt: skip
     for direction in ("a2v", "v2a"):  # cross-modality localization: no per-video scores
         diff = avdln[direction] - avdln["chance"]
-        stats = {"mean": float(diff), "low": np.nan, "high": np.nan, "videos": 0, "seeds": 0,
-                 "per_seed": []}  # fmt: skip
+        stats = {"mean": float(diff), "low": np.nan, "high": np.nan, "videos": 0,
+                 "seeds": avdln_seeds, "control_seeds": 0, "per_seed": []}  # fmt: skip
         criterion = Criterion(">=", 10)
         rows.append({"group": "AVE Table 3", "claim": f"avdln {direction} > chance + 10",
-                     "criterion": str(criterion), **stats, "holds": criterion.holds(stats)})  # fmt: skip
+                     "criterion": str(criterion), **stats,
+                     "holds": criterion.holds(stats)})  # fmt: skip
     best = max(("a", "v"), key=lambda m: mean[("avel", m)].mean())
     for m in names.LOCALIZATION_GROUPS["avel_table2"]:  # fusion: at most 2 points below
         rows.append(_row("AVE Table 2", f"{m} > {best} - 2", Criterion(">", -2),
-                         mean[("avel", m)] - mean[("avel", best)], draws, seed))  # fmt: skip
+                         mean[("avel", m)] - mean[("avel", best)], draws, seed,
+                         (n[("avel", m)], n[("avel", best)])))  # fmt: skip
     for family, m in avt_audio_visual_models():  # above the unimodal LSTMs and background
         weak = "w_" if _is_weak(family, m) else ""
-        controls = {f"{weak}a": mean[("avel", f"{weak}a")], f"{weak}v": mean[("avel", f"{weak}v")],
-                    BACKGROUND: background}  # fmt: skip
-        for name, control in controls.items():
+        controls = {f"{weak}{u}": ("avel", f"{weak}{u}") for u in ("a", "v")}
+        for name, key in [*controls.items(), (BACKGROUND, None)]:
+            control, control_seeds = (background, 0) if key is None else (mean[key], n[key])
             rows.append(_row("AV-transformer", f"{m} > {name}", Criterion(">"),
-                             mean[(family, m)] - control, draws, seed))  # fmt: skip
+                             mean[(family, m)] - control, draws, seed,
+                             (n[(family, m)], control_seeds)))  # fmt: skip
     classifiers = temporal_classifier_rows()
     mlp = np.mean([mean[("avt", m)] for m in classifiers["mlp"]], axis=0)
+    mlp_seeds = n[("avt", classifiers["mlp"][0])]
     for classifier in ("lstm", "avsdn", "avel"):  # over the eight rows of Table 2
         ours = np.mean([mean[("avt", m)] for m in classifiers[classifier]], axis=0)
-        rows.append(_row("AV-transformer Table 2", f"{classifier} classifier > mlp classifier",
-                         Criterion(">", interval=True), ours - mlp, draws, seed))  # fmt: skip
+        seeds = (n[("avt", classifiers[classifier][0])], mlp_seeds)
+        claim = f"{classifier} classifier > mlp classifier"
+        rows.append(_row("AV-transformer Table 2", claim, Criterion(">", interval=True),
+                         ours - mlp, draws, seed, seeds))  # fmt: skip
     return rows
 
 
@@ -165,9 +178,9 @@ def write(config: dict, dataset: str, files: dict, outputs: dict) -> list[dict]:
         if key != "avdln"
     }
     background = all_background(files[input_key("avel", "a")][0])
-    avdln = json.loads(Path(files["avdln"]).read_text())["mean"]
+    avdln = json.loads(Path(files["avdln"]).read_text())
     draws, seed = config["explain"]["bootstrap_draws"], config["seed"]
-    rows = evidence(scores, background, avdln, draws, seed)
+    rows = evidence(scores, background, avdln["mean"], draws, seed, len(avdln["seeds"]))
     frame = pd.DataFrame(rows)
     frame["per_seed"] = [";".join(f"{v:.4f}" for v in r["per_seed"]) for r in rows]
     prov = record_provenance(config)
@@ -176,17 +189,19 @@ def write(config: dict, dataset: str, files: dict, outputs: dict) -> list[dict]:
         [
             "Per test video, the segment accuracy (percent) averaged over each model's seeds, "
             "minus its control's; the mean over the videos and the 95% interval of a paired "
-            f"bootstrap over the videos ({draws} resamples). Each row's criterion is the one its "
+            f"bootstrap over the videos ({draws} resamples); seeds: the model's and the control's "
+            "(none for an anchor or chance). Each row's criterion is the one its "
             "acceptance test applies: of the interval where the claim is made of one model "
             "pair, of the mean where a model has one seed or a grid of models is compared; "
             "'no' means the run does not show it (it is not hidden). Paper orderings that synth "
             "cannot promise are in the paper tables only."
         ],
-        ["group", "claim", "criterion", "mean", "95% interval", "holds"],
+        ["group", "claim", "seeds", "criterion", "mean", "95% interval", "holds"],
         [
             [
                 r["group"],
                 r["claim"],
+                f"{r['seeds']} vs {r['control_seeds']}" if r["control_seeds"] else str(r["seeds"]),
                 r["criterion"],
                 number(r["mean"], 2),
                 "–" if np.isnan(r["low"]) else f"[{number(r['low'], 2)}, {number(r['high'], 2)}]",
@@ -194,7 +209,7 @@ def write(config: dict, dataset: str, files: dict, outputs: dict) -> list[dict]:
             ]
             for r in rows
         ],
-        align=["---", "---", "---", "---:", "---:", "---"],
+        align=["---", "---", "---:", "---", "---:", "---:", "---"],
         footer=[f"config hash {prov['config_hash']}, {prov['code_version']}"],
     )
     writer.write(table, frame, outputs["csv"], outputs["md"], outputs.get("html"),
