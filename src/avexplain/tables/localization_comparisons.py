@@ -25,6 +25,7 @@ from avexplain.provenance import record_provenance
 from avexplain.tables import comparisons, writer
 from avexplain.tables import localization as avloctables
 from avexplain.tables.writer import Table, number
+from avexplain.training.metrics import segment_hits
 
 TABLE = "localization_comparisons"
 SUPERVISED = ("a", "v", "v_att", "av", "av_att")
@@ -49,9 +50,7 @@ class Criterion:
         compare = {">": operator.gt, ">=": operator.ge, "<": operator.lt}[self.op]
         if not compare(stats["mean"], self.threshold):
             return False
-        if not self.interval:
-            return True
-        return bool(stats["high"] < 0) if self.op == "<" else bool(stats["low"] > 0)
+        return not self.interval or comparisons.verdict(stats, "<" if self.op == "<" else ">")
 
 
 def _is_weak(family: str, model: str) -> bool:
@@ -61,14 +60,14 @@ def _is_weak(family: str, model: str) -> bool:
 def per_video(predictions) -> np.ndarray:
     """Segment accuracy (percent) of every test video of one seed's predictions.npz."""
     pred = np.load(predictions, allow_pickle=False)
-    targets, scores = pred["targets"], pred["segment_scores"]
-    hits = np.take_along_axis(targets, scores.argmax(-1)[..., None], -1)[..., 0] > 0
-    return hits.mean(axis=1) * 100
+    return segment_hits(pred["targets"], pred["segment_scores"].argmax(-1)).mean(axis=1) * 100
 
 
 def all_background(predictions) -> np.ndarray:
-    """Per video, the accuracy of answering background in every segment."""
-    return (np.load(predictions, allow_pickle=False)["targets"][..., -1] > 0).mean(axis=1) * 100
+    """Per video, the accuracy of answering background (the last class) in every segment."""
+    targets = np.load(predictions, allow_pickle=False)["targets"]
+    background = np.full(targets.shape[:2], targets.shape[-1] - 1)
+    return segment_hits(targets, background).mean(axis=1) * 100
 
 
 def avt_audio_visual_models() -> list[tuple[str, str]]:

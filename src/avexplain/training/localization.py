@@ -34,6 +34,7 @@ from avexplain.data.segment_labels import SegmentLabelsMissing, require_segment_
 from avexplain.models.avel import contrastive_loss, mil_pool
 from avexplain.training import splits as avsplits
 from avexplain.training import train as avtrain
+from avexplain.training.metrics import segment_hits
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +135,12 @@ def video_targets(frame: pd.DataFrame, classes: list[str], dataset: str = "datas
 # --- segment metrics ----------------------------------------------------------------------
 
 
-def _hits(targets: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    return np.take_along_axis(targets, predicted[..., None], axis=-1)[..., 0] > 0
-
-
 def segment_accuracy(targets: np.ndarray, scores: np.ndarray) -> float:
     """Percent of all segments (N*T, background included) whose top class is in their set."""
     targets, scores = np.asarray(targets), np.asarray(scores)
     if targets.shape != scores.shape or targets.ndim != 3:
         raise ValueError(f"targets {targets.shape} and scores {scores.shape} must be (N,T,C+1)")
-    return float(_hits(targets, scores.argmax(-1)).mean() * 100)
+    return float(segment_hits(targets, scores.argmax(-1)).mean() * 100)
 
 
 def anchor_accuracies(targets: np.ndarray, train_targets: np.ndarray | None = None) -> dict:
@@ -154,7 +151,7 @@ def anchor_accuracies(targets: np.ndarray, train_targets: np.ndarray | None = No
     majority = int(counts.argmax())
 
     def constant(k: int) -> float:
-        return float(_hits(targets, np.full(targets.shape[:2], k)).mean() * 100)
+        return float(segment_hits(targets, np.full(targets.shape[:2], k)).mean() * 100)
 
     return {
         "all_background": constant(targets.shape[-1] - 1),

@@ -90,3 +90,9 @@ def evaluate(targets, scores) -> dict[str, float]:
         "F": f_score(targets, scores),
         "class_mAP": class_map(targets, scores),
     }
+
+
+def segment_hits(targets: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Whether each segment's predicted class (N,T) is in its target set (N,T,C+1, background
+    last): the terms of the localization families' segment accuracy."""
+    return np.take_along_axis(targets, predicted[..., None], axis=-1)[..., 0] > 0
