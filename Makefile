@@ -3,8 +3,8 @@
 # took three; --compile-bytecode because imports run with PYTHONDONTWRITEBYTECODE on some machines
 # and would then recompile torch in every job. Likewise librosa's numba code is compiled into its
 # cache once (30 s), not by the first onset jobs of the demo. requirements.lock pins every package
-# (for Python 3.11 and 3.12, any platform), so a fresh install computes with the versions the
-# numbers were measured with; `make lock` renews it after a change of pyproject.toml.
+# (for Python 3.11 and 3.12, any platform), so every fresh install computes with the same
+# versions; `make lock` renews it after a change of pyproject.toml.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,16 +15,17 @@ CORES ?= 2
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(BIN)/uv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet 'uv>=0.5,<1'
+
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode \
 		-r requirements.lock -e '.[dev]'
 	$(BIN)/python -c 'from avexplain.features.onsets import warm; warm()'
 	@touch $(STAMP)
 
-lock:
-	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'; }
+lock: | $(BIN)/uv
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --universal --python-version 3.11 \
 		-o requirements.lock
 
