@@ -74,7 +74,7 @@ V_NOT_SHOWN = pytest.mark.xfail(
 )
 def test_supervised_models_beat_all_background(claims, model):
     claim = f"{model} > {avloccomparisons.BACKGROUND}"
-    assert _row(claims, TABLE1, claim)["seeds"] == 3
+    assert _row(claims, TABLE1, claim)["seeds"] >= 3  # synth: ten (config group_seeds)
     _holds(claims, TABLE1, claim)
 
 
@@ -96,8 +96,7 @@ def test_avdln_beats_chance_by_ten_points(run, claims, direction):
 
 
 def test_every_fusion_method_beats_the_better_unimodal_minus_two(claims):
-    """Fusion models have one seed on synth (config localization.single_seed_groups); the
-    unimodal models their three."""
+    """Each fusion model's mean over its three seeds against the better unimodal model's."""
     assert len(claims[claims["group"] == "AVE Table 2"]) == len(
         names.LOCALIZATION_GROUPS["avel_table2"]
     )
@@ -135,8 +134,8 @@ LSTM_NOT_SHOWN = pytest.mark.xfail(
     [pytest.param("lstm", marks=LSTM_NOT_SHOWN), "avsdn", "avel"],
 )
 def test_temporal_classifiers_beat_the_mlp_classifier(claims, classifier):
-    """Over the rows of the AV-transformer's Table 2 (one seed each on synth, so the claim is
-    on the mean over its eight rows, paired over test videos)."""
+    """Over the eight rows of the AV-transformer's Table 2, each the mean of its three seeds,
+    paired over test videos."""
     _holds(claims, "AV-transformer Table 2", f"{classifier} classifier > mlp classifier")
 
 

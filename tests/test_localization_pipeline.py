@@ -29,7 +29,7 @@ def dataset(tmp_path_factory):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     # 8 principal components of the 16 channels: the projection's path, whatever synth's setting
     config["localization"]["overrides"]["synth"].update(
-        epochs=2, batch_size=8, seeds=[0, 1], visual_components=8
+        epochs=2, batch_size=8, seeds=[0, 1], group_seeds={}, visual_components=8
     )
     root = stores.write_dataset(
         tmp_path_factory.mktemp("loc"), num_videos=40, num_classes=3, grid=(2, 2),
@@ -141,16 +141,17 @@ def test_audio_map_group_reads_the_vggish_maps(dataset):
     assert names.localization_group("avel", "v_att") == "avel_table1"
 
 
-def test_single_seed_groups_and_unknown_names():
+def test_group_seeds_and_unknown_names():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    synth = config["localization"]["overrides"]["synth"]
+    synth = config["localization"]["overrides"]["synth"]["group_seeds"]
     for group in names.LOCALIZATION_GROUPS:
-        seeds = runs.group_seeds(config, "synth", group)
-        assert seeds == ([0] if group in synth["single_seed_groups"] else [0, 1, 2])
-    config["localization"]["single_seed_groups"] = ["avel_table9"]
+        assert runs.group_seeds(config, "synth", group) == synth.get(group, [0, 1, 2])
+        assert runs.group_seeds(config, "ave", group) == [0, 1, 2]
+    assert runs.group_seeds(config, "synth", "avel_supp2") == [0]
+    config["localization"]["group_seeds"] = {"avel_table9": [0]}
     with pytest.raises(ConfigError, match="avel_table9"):
         runs.settings_for(config, "ave")
-    config["localization"]["single_seed_groups"] = []
+    config["localization"]["group_seeds"] = {}
     config["localization"]["model_epochs"] = {"avt_dan": 30}
     with pytest.raises(ConfigError, match=r"model_epochs.*\['avt_dan'\]"):
         runs.settings_for(config, "ave")

@@ -29,7 +29,7 @@ SETTING_KEYS = (
     "visual_components",
     "audio_backbone",
     "seeds",
-    "single_seed_groups",
+    "group_seeds",
     "epochs",
     "batch_size",
     "lr",
@@ -50,10 +50,10 @@ def settings_for(config: dict, dataset: str) -> dict:
     missing = [k for k in SETTING_KEYS if k not in settings]
     if missing:
         raise ConfigError(f"config section 'localization' lacks {missing}")
-    unknown = sorted(set(settings["single_seed_groups"]) - set(names.LOCALIZATION_GROUPS))
+    unknown = sorted(set(settings["group_seeds"]) - set(names.LOCALIZATION_GROUPS))
     if unknown:
         raise ConfigError(
-            f"config key 'localization.single_seed_groups' ({dataset}) names unknown groups "
+            f"config key 'localization.group_seeds' ({dataset}) names unknown groups "
             f"{unknown}; expected some of {list(names.LOCALIZATION_GROUPS)}"
         )
     models = {m for group in names.LOCALIZATION_GROUPS.values() for m in group}
@@ -72,11 +72,10 @@ def epochs_for(settings: dict, model: str) -> int:
 
 
 def group_seeds(config: dict, dataset: str, group: str) -> list[int]:
-    """The seeds a group is trained with: all of `localization.seeds`, or only the first for
-    the groups in `single_seed_groups` (the tables say how many seeds each row has)."""
+    """The seeds a group is trained with: its own list in `group_seeds`, else
+    `localization.seeds` (the tables say how many seeds each row has)."""
     settings = settings_for(config, dataset)
-    seeds = list(settings["seeds"])
-    return seeds[:1] if group in settings["single_seed_groups"] else seeds
+    return list(settings["group_seeds"].get(group, settings["seeds"]))
 
 
 def model_group(family: str, model: str) -> str:
@@ -395,7 +394,7 @@ def _train_models(config, dataset, group, seed, root, settings, device, cache) -
             "provenance": {
                 **data["provenance"],
                 "weights_sha256": _state_hash(model),
-                "settings": {k: settings[k] for k in SETTING_KEYS if k != "single_seed_groups"},
+                "settings": {k: settings[k] for k in SETTING_KEYS if k != "group_seeds"},
             },
         }
         target = Path(root) / paths.localization_trained(dataset, family, model_name, seed)
