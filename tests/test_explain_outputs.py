@@ -17,6 +17,7 @@ import yaml
 from avexplain.explain import jobs
 from avexplain.tables import stan_table3, synth_explanations
 from avexplain.testing.models import TinySTAN
+from avexplain.training import train as train_module
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "resources" / "paper_numbers.yaml"
@@ -177,12 +178,53 @@ def test_ground_truth_report_and_table(tmp_path, config, trained):
     assert rep["spatial"]["best_fixed_cell"]["hit_rate"] == 1.0  # learned from t0's box
     assert rep["temporal"]["event_prior"]["mae_soft"] == pytest.approx(1 / 3)
     assert "space_attention" in rep["randomisation"]
+    # no validation split here: the map is read at its peak, the paper's reading
+    assert rep["spatial"]["per_seed"][0]["validation"]["sign"] == 1
+    assert rep["spatial"]["oriented"]["hit_rate"] == 1.0
+    assert rep["spatial"]["trough"]["hit_rate"] == 0.0  # the eight tied zeros miss the box
     synth_explanations.write(config, {"stan": out}, tmp_path / "g.csv", tmp_path / "g.md")
     table = pd.read_csv(tmp_path / "g.csv")
-    assert table["attention"].tolist()[:3] == ["stan", "uniform baseline", "random baseline"]
+    assert table["attention"].tolist()[:4] == [
+        "stan", "stan, sign from validation", "stan, lowest cell", "uniform baseline"
+    ]  # fmt: skip
     assert {"centre baseline", "best fixed cell baseline", "saliency baseline",
             "all ones baseline", "event prior baseline"} <= set(table["attention"])  # fmt: skip
     assert "| stan | stan | 1.00 |" in (tmp_path / "g.md").read_text()
+
+
+def test_ground_truth_reads_the_map_at_the_end_validation_points_with(
+    tmp_path, config, trained, monkeypatch
+):
+    """A model whose lowest space attention is where the validation boxes are is read at its
+    trough on test: the orientation is chosen on validation, not on the test videos."""
+    val = _Feats(4)
+    model = train_module.load_trained(trained)[0]
+    with torch.no_grad():
+        maps = model(val.visual, val.audio)["space_attention"].numpy()  # (4, T, 3, 3)
+    val_boxes = []
+    for video in maps:  # each second's box: the map's lowest cell
+        cells = [np.unravel_index(m.argmin(), m.shape) for m in video]
+        val_boxes.append({str(t): [x / 3 + 0.01, y / 3 + 0.01, (x + 1) / 3 - 0.01,
+                                   (y + 1) / 3 - 0.01] for t, (y, x) in enumerate(cells)})  # fmt: skip
+    monkeypatch.setattr(jobs, "_validation", lambda *a: ((val.visual, val.audio), val_boxes))
+    boxes = json.dumps({"0": [0.0, 0.0, 0.3, 0.3]})
+    man = _manifest(tmp_path, "synth", [
+        {"video_id": f"v{i}", "audio_events": '[["a", 0, 1]]', "boxes": boxes, "split": "test"}
+        for i in range(3)
+    ] + [{"video_id": "t0", "boxes": boxes, "split": "train"}])  # fmt: skip
+    space = np.zeros((3, T, 3, 3))
+    space[:, :, 2, 2] = 1.0  # test maps: the box's cell (top left) is among the lowest
+    space[:, :, 0, 0] = -1.0  # ... and the only lowest
+    preds = _predictions(tmp_path / "p.npz", ["v0", "v1", "v2"], time=[[0.9, 0.1]] * 3,
+                         space=space)  # fmt: skip
+    out = tmp_path / "gt.json"
+    jobs.write_ground_truth(config, "synth", "stan", preds, man, trained, out)
+    spatial = json.loads(out.read_text())["spatial"]
+    validation = spatial["per_seed"][0]["validation"]
+    assert validation["sign"] == -1 and validation["trough"] == 1.0
+    assert validation["seconds"] == 4 * T
+    assert spatial["model"]["hit_rate"] == 0.0  # the peak (bottom right) misses
+    assert spatial["oriented"]["hit_rate"] == spatial["trough"]["hit_rate"] == 1.0
 
 
 def _write_clip(folder: Path, video_id: str):

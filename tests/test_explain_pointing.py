@@ -104,6 +104,20 @@ def test_best_fixed_cell_and_saliency_baselines():
         pointing.best_fixed_cell([{}], (2, 2), 4)
 
 
+def test_orientation_reads_the_end_that_points_on_the_held_out_split():
+    boxes = [{"0": [0.0, 0.0, 0.4, 0.4], "1": [0.6, 0.6, 1.0, 1.0]}]  # top left, bottom right
+    low = np.ones((1, 2, 2, 2))
+    low[0, 0, 0, 0] = low[0, 1, 1, 1] = 0.0  # the object's cell is the map's lowest
+    inverted = pointing.orientation(low, boxes)
+    assert inverted == {"sign": -1, "peak": 0.0, "trough": 1.0, "seconds": 2}
+    assert pointing.orientation(1 - low, boxes)["sign"] == 1
+    assert pointing.orientation(np.ones((1, 2, 2, 2)), boxes)["sign"] == 1  # a tie: the peak
+    assert pointing.orientation(low[:0], [])["sign"] == 1  # no held-out boxes: the peak
+    game = pointing.peak_game(-low, boxes)
+    assert game == {"hit_rate": 1.0, "seconds": 2, "per_video": [1.0]}
+    assert pointing.peak_game(low, [{}]) is None
+
+
 def test_annotated_keeps_videos_with_audio_events():
     import pandas as pd
 

@@ -82,10 +82,11 @@ def _pointing(synth_run):
 
 
 NOT_SHOWN = pytest.mark.xfail(
-    reason="measured (3 seeds, 4x4 maps): STAN's space hit rate 0.56 vs the best fixed cell 0.50 "
-    "(+0.07, interval [-0.10, 0.24]), the centre 0.48 (+0.09, [-0.01, 0.19]) and the frame's "
-    "saliency 0.72 (docs/explanations.md); the assertion is kept, an unexpected pass is reported "
-    "(XPASS)",
+    reason="measured (3 seeds, 4x4 maps, make demo at 3984890): STAN's space hit rate 0.56 vs "
+    "the best fixed cell 0.50 (+0.07, interval [-0.10, 0.24]), the centre 0.48 (+0.09, [-0.01, "
+    "0.19]) and the frame's saliency 0.72: in two of three seeds the sigmoid space gate marks "
+    "the object by its lowest values (docs/explanations.md, 'Which end of the map points'); "
+    "the assertion is kept, an unexpected pass is reported (XPASS)",
     strict=False,
 )
 
@@ -101,6 +102,25 @@ NOT_SHOWN = pytest.mark.xfail(
 )
 def test_stan_space_attention_beats_attention_that_ignores_the_video(synth_run, baseline):
     row = _pointing(synth_run)[f"stan space > {baseline}"]
+    assert row["holds"], row
+
+
+@pytest.mark.parametrize(
+    "baseline",
+    [
+        "best fixed cell",
+        pytest.param("saliency", marks=pytest.mark.xfail(
+            reason="measured (make demo at 3984890): read at the end validation points with, "
+            "STAN's map hits 0.71, the frame's own saliency 0.72 (-0.00 [-0.10, 0.09]): it "
+            "finds the object no better than the feature norm does; kept, XPASS reported",
+            strict=False,
+        )),  # fmt: skip
+    ],
+)
+def test_stan_space_attention_at_the_end_validation_points_with(synth_run, baseline):
+    """Per seed, the map is read at its peak or its trough, whichever hits more often on the
+    validation split's boxes (explain.pointing.orientation); the test split decides nothing."""
+    row = _pointing(synth_run)[f"stan {comparisons.ORIENTED} > {baseline}"]
     assert row["holds"], row
 
 

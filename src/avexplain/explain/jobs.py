@@ -196,16 +196,25 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
     boxes = dict(zip(frame["video_id"], frame["boxes"], strict=True))
     per_video_boxes = [json.loads(boxes.get(v) or "{}") for v in ids]
     saliency = feats.visual.float().norm(dim=-1).numpy()  # (N,T,H,W): where the map is strong
+    val = _validation(config, dataset, frame, root) if "space_attention" in preds[0].files else None
     for pred, checkpoint in zip(preds, checkpoints, strict=True):
         model, meta = load_trained(checkpoint)
         report["seeds"].append(meta.get("seed"))
         if "time_attention" in pred.files and len(rows):
             per_seed["temporal"].append(pointing.temporal_game(pred["time_attention"][rows], masks))
         if "space_attention" in pred.files:
-            per_seed["spatial"].append(pointing.spatial_game(
-                pred["space_attention"], per_video_boxes, seed, draws,
-                train_boxes=split_boxes(frame, "train"), saliency=saliency,
-            ))  # fmt: skip
+            space = pred["space_attention"]
+            game = pointing.spatial_game(space, per_video_boxes, seed, draws,
+                                         train_boxes=split_boxes(frame, "train"),
+                                         saliency=saliency)  # fmt: skip
+            if game is not None:  # the map's trough, and the end validation points with
+                orient = pointing.orientation(
+                    *((_space_attention(model, *val[0]), val[1]) if val else (space[:0], []))
+                )
+                game["trough"] = pointing.peak_game(-space, per_video_boxes)
+                game["oriented"] = pointing.peak_game(orient["sign"] * space, per_video_boxes)
+                game["orientation"] = orient
+            per_seed["spatial"].append(game)
         per_seed["randomisation"].append(
             randomisation_check(model.eval(), feats.visual[:n], feats.audio[:n], seed)
         )
@@ -218,16 +227,42 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
         }
     if per_seed["spatial"] and per_seed["spatial"][0] is not None:
         games = per_seed["spatial"]
+        readings = ("model", "trough", "oriented")  # the model's maps; the rest: baselines
         report["spatial"] = {
-            **{k: v for k, v in games[0].items() if k != "model"},  # baselines: seed-free
-            "model": _seed_mean([g["model"] for g in games]),
-            "per_seed": [_strip(g["model"]) for g in games],
+            **{k: v for k, v in games[0].items() if k not in (*readings, "orientation")},
+            **{k: _seed_mean([g[k] for g in games]) for k in readings},
+            "per_seed": [{**_strip(g["model"]), "trough_hit_rate": g["trough"]["hit_rate"],
+                          "oriented_hit_rate": g["oriented"]["hit_rate"],
+                          "validation": g["orientation"]} for g in games],  # fmt: skip
         }
     report["randomisation"] = _seed_mean(per_seed["randomisation"])
     report["provenance"] = record_provenance(
         config, checkpoints[0], load_trained(checkpoints[0])[1]
     )
     _write_json(out_json, report)
+
+
+def _validation(config, dataset, frame, root):
+    """((visual, audio) as the model reads them, per-video boxes) of the validation split, or
+    None when it has no videos."""
+    from avexplain.training.splits import open_split
+
+    if not (frame["split"] == "val").any():
+        return None
+    feats = open_split(config, dataset, "val", root=root).load()
+    boxes = dict(zip(frame["video_id"], frame["boxes"], strict=True))
+    return (feats.visual, feats.audio), [json.loads(boxes.get(str(v)) or "{}")
+                                         for v in feats.video_ids]  # fmt: skip
+
+
+def _space_attention(model, visual, audio, batch_size: int = 8) -> np.ndarray:
+    """The model's space attention (N,T,H,W) on features as it reads them."""
+    import torch
+
+    with torch.no_grad():
+        maps = [model(visual[i : i + batch_size], audio[i : i + batch_size])["space_attention"]
+                for i in range(0, len(visual), batch_size)]  # fmt: skip
+    return torch.cat(maps).float().cpu().numpy()
 
 
 def _strip(game: dict) -> dict:

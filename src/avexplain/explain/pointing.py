@@ -6,7 +6,9 @@ the per-video ROC AUC. Spatial (synth only, which has boxes): is the peak of the
 inside the sounding object's box, per annotated second, ties broken fairly. Both come with
 attentions that know nothing of the video to beat: uniform, random, all ones and the training
 split's event prior in time; the centre, the best fixed cell of the training split and the
-frame's own saliency in space."""
+frame's own saliency in space. A gate's output has no built-in direction (a model may mark the
+object by its lowest values), so the space game also reads the map's trough and the end that
+the validation split points with (`orientation`)."""
 
 from __future__ import annotations
 
@@ -187,6 +189,31 @@ def best_fixed_cell(train_boxes: list[dict], grid: tuple[int, int], t_max: int) 
 
 def _per_video(values: list[list[float]]) -> list[float]:
     return [float(np.mean(v)) if v else float("nan") for v in values]
+
+
+def peak_game(space_attention: np.ndarray, boxes_per_video: list[dict]) -> dict | None:
+    """Hit rate of the peaks of maps (N,T,H,W) over every annotated second: `hit_rate`,
+    `seconds` and `per_video` (NaN for a video without annotated seconds); None without any."""
+    hits = [spatial_hits(att, boxes)[0]
+            for att, boxes in zip(space_attention, boxes_per_video, strict=True)]  # fmt: skip
+    seconds = sum(len(v) for v in hits)
+    if not seconds:
+        return None
+    return {"hit_rate": float(np.mean([x for v in hits for x in v])), "seconds": seconds,
+            "per_video": _per_video(hits)}  # fmt: skip
+
+
+def orientation(space_attention: np.ndarray, boxes_per_video: list[dict]) -> dict:
+    """Which end of a model's space attention marks the sounding object on a held-out split
+    (validation): the hit rates of the map's peak and of its trough (the peak of -A) there, and
+    the sign that reads the better one (+1: the peak, the paper's reading; -1: the trough). A
+    tie, or a split without annotated seconds, keeps +1."""
+    peak, trough = (peak_game(s * space_attention, boxes_per_video) for s in (1, -1))
+    if peak is None:
+        return {"sign": 1, "peak": None, "trough": None, "seconds": 0}
+    sign = -1 if trough["hit_rate"] > peak["hit_rate"] else 1
+    return {"sign": sign, "peak": peak["hit_rate"], "trough": trough["hit_rate"],
+            "seconds": peak["seconds"]}  # fmt: skip
 
 
 def spatial_game(

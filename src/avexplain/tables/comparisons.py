@@ -103,6 +103,10 @@ def perturbation_evidence(record: dict, model: str = "stan", draws=10000, seed=0
 
 
 SPACE_BASELINES = ("best_fixed_cell", "centre", "saliency", "uniform", "random")
+# the map read at the end the validation split points with (pointing.orientation), against
+# the baselines that know where objects tend to be
+ORIENTED_BASELINES = ("best_fixed_cell", "saliency")
+ORIENTED = "space, sign from validation"
 TIME_BASELINES = ("uniform", "event_prior", "random")
 
 
@@ -119,6 +123,13 @@ def pointing_evidence(report: dict, model: str = "stan", draws=10000, seed=0) ->
                 theirs = np.asarray(space[base]["per_video"], dtype=float)
                 rows.append(_row(f"{model} space > {base.replace('_', ' ')}",
                                  "hit rate per video", ">", ours - theirs, draws, seed))  # fmt: skip
+        if "oriented" in space:
+            ours = np.asarray(space["oriented"]["per_video"], dtype=float)
+            for base in ORIENTED_BASELINES:
+                if base in space:
+                    theirs = np.asarray(space[base]["per_video"], dtype=float)
+                    rows.append(_row(f"{model} {ORIENTED} > {base.replace('_', ' ')}",
+                                     "hit rate per video", ">", ours - theirs, draws, seed))  # fmt: skip
     time = report.get("temporal") or {}
     if time:
         ours = np.asarray(time["model"]["per_video"]["auc"], dtype=float)

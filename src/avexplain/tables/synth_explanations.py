@@ -24,11 +24,13 @@ def write(config, reports: dict, out_csv, out_md, out_html=None):
             rep.get("temporal") or {},
             rep.get("randomisation", {}),
         )
-        baselines = [k for k in dict.fromkeys([*sp, *tm]) if k not in ("model", "per_seed")]
-        for who in ("model", *baselines):
+        readings = {"model": model, "oriented": f"{model}, sign from validation",
+                    "trough": f"{model}, lowest cell"}  # fmt: skip
+        baselines = [k for k in dict.fromkeys([*sp, *tm]) if k not in (*readings, "per_seed")]
+        for who in (*(r for r in readings if r == "model" or r in sp), *baselines):
             rows.append({
                 "model": model,
-                "attention": model if who == "model" else f"{who.replace('_', ' ')} baseline",
+                "attention": readings.get(who) or f"{who.replace('_', ' ')} baseline",
                 "space_hit_rate": (sp.get(who) or {}).get("hit_rate"),
                 "time_mae_soft": (tm.get(who) or {}).get("mae_soft"),
                 "time_mae_binary": (tm.get(who) or {}).get("mae_binary"),
@@ -46,7 +48,9 @@ def write(config, reports: dict, out_csv, out_md, out_html=None):
         "Explanations against the synth ground truth",
         [
             "Space: hit rate of the space attention's peak cell inside the sounding object's box, "
-            "per annotated second, ties broken by expectation (higher is better). Time: MAE of "
+            "per annotated second, ties broken by expectation (higher is better); 'lowest cell': "
+            "the map's trough instead; 'sign from validation': per seed, the peak or the trough, "
+            "whichever hits more often on the validation split. Time: MAE of "
             "the time attention against the true audio events, soft and binarised at 0.5 (lower "
             "is better), and ROC AUC per video, averaged (0.5 = no idea when). Model rows: mean "
             "over the training seeds. Baselines that know nothing of the video: uniform, random "
