@@ -105,17 +105,16 @@ def test_stan_space_attention_beats_attention_that_ignores_the_video(synth_run, 
     assert row["holds"], row
 
 
+ORIENTED_NOT_SHOWN = pytest.mark.xfail(
+    reason="measured (make demo at 3984890): read at the end validation points with, STAN's map "
+    "hits 0.71, the frame's own saliency 0.72 (-0.00 [-0.10, 0.09]): it finds the object no "
+    "better than the feature norm does; the assertion is kept, XPASS reported",
+    strict=False,
+)
+
+
 @pytest.mark.parametrize(
-    "baseline",
-    [
-        "best fixed cell",
-        pytest.param("saliency", marks=pytest.mark.xfail(
-            reason="measured (make demo at 3984890): read at the end validation points with, "
-            "STAN's map hits 0.71, the frame's own saliency 0.72 (-0.00 [-0.10, 0.09]): it "
-            "finds the object no better than the feature norm does; kept, XPASS reported",
-            strict=False,
-        )),  # fmt: skip
-    ],
+    "baseline", ["best fixed cell", pytest.param("saliency", marks=ORIENTED_NOT_SHOWN)]
 )
 def test_stan_space_attention_at_the_end_validation_points_with(synth_run, baseline):
     """Per seed, the map is read at its peak or its trough, whichever hits more often on the

@@ -231,9 +231,7 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
         report["spatial"] = {
             **{k: v for k, v in games[0].items() if k not in (*readings, "orientation")},
             **{k: _seed_mean([g[k] for g in games]) for k in readings},
-            "per_seed": [{**_strip(g["model"]), "trough_hit_rate": g["trough"]["hit_rate"],
-                          "oriented_hit_rate": g["oriented"]["hit_rate"],
-                          "validation": g["orientation"]} for g in games],  # fmt: skip
+            "per_seed": [_seed_readings(g) for g in games],
         }
     report["randomisation"] = _seed_mean(per_seed["randomisation"])
     report["provenance"] = record_provenance(
@@ -263,6 +261,13 @@ def _space_attention(model, visual, audio, batch_size: int = 8) -> np.ndarray:
         maps = [model(visual[i : i + batch_size], audio[i : i + batch_size])["space_attention"]
                 for i in range(0, len(visual), batch_size)]  # fmt: skip
     return torch.cat(maps).float().cpu().numpy()
+
+
+def _seed_readings(game: dict) -> dict:
+    """One seed's hit rates (peak, trough, oriented) and its validation orientation."""
+    return {**_strip(game["model"]), "trough_hit_rate": game["trough"]["hit_rate"],
+            "oriented_hit_rate": game["oriented"]["hit_rate"],
+            "validation": game["orientation"]}  # fmt: skip
 
 
 def _strip(game: dict) -> dict:
