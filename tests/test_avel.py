@@ -531,6 +531,26 @@ def test_principal_components_keep_a_low_rank_signal():
         loc.principal_components(visual, 13)
 
 
+def test_principal_components_do_not_depend_on_the_blas_thread_count():
+    """scipy's eigensolver rounds differently on two threads than on one (a 256-d covariance
+    differs by about 3e-6); the components, and every model that reads them, must not depend
+    on how many threads the machine's BLAS was given (a job under Snakemake gets one, a call
+    from Python all of them). Needs a machine with 2 cores or more to fail."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    mixed = rng.standard_normal((16, 256)) @ rng.standard_normal((256, 256))
+    visual = (
+        torch.from_numpy(mixed.astype(np.float32)).reshape(4, 4, 1, 1, 256).repeat(1, 1, 4, 4, 1)
+    )
+    visual = visual + torch.from_numpy(rng.standard_normal((4, 4, 4, 4, 256)).astype(np.float32))
+    fitted = {}
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            fitted[threads] = loc.principal_components(visual, 32)
+    torch.testing.assert_close(fitted[1].basis, fitted[2].basis, rtol=0, atol=0)
+
+
 # --- smoke training -----------------------------------------------------------------------
 
 

@@ -350,8 +350,11 @@ def principal_components(visual: torch.Tensor, k: int, max_rows: int = 8192) -> 
     """The first `k` principal components of the last axis of `visual` (every other axis a
     sample: segments and regions alike), from the covariance of up to `max_rows` evenly spaced
     rows; only the top k eigenpairs are computed.
-    Each component's largest entry is made positive, so the signs are reproducible."""
+    Each component's largest entry is made positive, so the signs are reproducible. LAPACK runs
+    on one thread: its blocked eigensolver rounds differently with more, and the components
+    (and every model reading them) would then depend on the machine's BLAS thread count."""
     import scipy.linalg
+    from threadpoolctl import threadpool_limits
 
     rows = visual.reshape(-1, visual.shape[-1])
     dim = rows.shape[-1]
@@ -361,7 +364,8 @@ def principal_components(visual: torch.Tensor, k: int, max_rows: int = 8192) -> 
     sample = rows[pick].cpu().float()
     mean = sample.mean(0)
     covariance = torch.cov(sample.T).numpy()
-    _, vectors = scipy.linalg.eigh(covariance, subset_by_index=[dim - k, dim - 1])
+    with threadpool_limits(limits=1):
+        _, vectors = scipy.linalg.eigh(covariance, subset_by_index=[dim - k, dim - 1])
     basis = vectors[:, ::-1]  # largest variance first
     basis = basis * np.sign(basis[np.abs(basis).argmax(0), np.arange(k)])
     return Projection(mean.to(visual), torch.from_numpy(basis.copy()).to(visual))
