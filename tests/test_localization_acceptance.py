@@ -59,19 +59,7 @@ def _holds(claims, group: str, claim: str) -> None:
     assert row["holds"], (claim, row["criterion"], row["mean"], (row["low"], row["high"]))
 
 
-V_NOT_SHOWN = pytest.mark.xfail(
-    reason="measured (make demo at 0f8f9f2, as at 203ae7e): V 49.0 against the all-background "
-    "anchor 45.0, +4.0 [-1.0, 9.6] (docs/localization.md, 'On synth'); at 06106f2 on another CPU "
-    "+3.3 [-1.5, 8.5] (float32 stores) and +5.7 [1.0, 10.6] (bfloat16, shown): the claim turns "
-    "on the machine's rounding (docs/synth.md, 'Numbers across machines'). "
-    "The assertion is kept; a pass is reported (XPASS)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "model", [pytest.param(m, marks=V_NOT_SHOWN) if m == "v" else m for m in SUPERVISED]
-)
+@pytest.mark.parametrize("model", SUPERVISED)
 def test_supervised_models_beat_all_background(claims, model):
     claim = f"{model} > {avloccomparisons.BACKGROUND}"
     assert _row(claims, TABLE1, claim)["seeds"] >= 3  # synth: ten (config group_seeds)
@@ -104,13 +92,11 @@ def test_every_fusion_method_beats_the_better_unimodal_minus_two(claims):
 
 
 @pytest.mark.xfail(
-    reason="measured (make demo at 155f4d3, 4x4 ResNet-152 maps, 256 principal "
-    "components for the attending models, DAM trained 30 epochs): 1 of the AV-transformer's 57 "
-    "audio-visual models does not beat the audio LSTM A (74.3): avt_conv3d_avol_lstm -3.5 "
-    "[-11.8, 5.2] (docs/localization.md, 'On synth'; DAM was -9.2 at 10 epochs and is 76.5 "
-    "now); every other model and every background anchor hold. At 06106f2 on another CPU none "
-    "(float32 stores) and 4 of 57 (bfloat16; avt_conv3d_avol_lstm -3.6 [-8.5, 1.2]): "
-    "docs/synth.md, 'Numbers across machines'. "
+    reason="measured (make demo at 74c1872: every AV-transformer model three seeds, A and V ten): "
+    "1 of the AV-transformer's 57 audio-visual models is not above the audio LSTM A: "
+    "avt_lstm_avol_mlp -0.6 [-5.5, 4.4]; every other model and every background anchor hold "
+    "(docs/localization.md, 'On synth'). With one seed for Tables 2-3 the model at the edge "
+    "was another (avt_conv3d_avol_lstm, -3.5 to +0.6 by machine: docs/synth.md). "
     "The assertion is kept; a pass is reported (XPASS)",
     strict=False,
 )
@@ -120,19 +106,7 @@ def test_avt_audio_visual_models_beat_unimodal_lstms_and_background(claims):
     assert not _failures(claims, "AV-transformer")
 
 
-LSTM_NOT_SHOWN = pytest.mark.xfail(
-    reason="measured: holds on the earlier machine (make demo at 0f8f9f2) and with bfloat16 "
-    "stores at 06106f2 (+3.3 [1.6, 5.2]), not with synth's float32 stores on that CPU (+1.5 "
-    "[-0.1, 3.3]): the claim turns on the machine's rounding (docs/synth.md, 'Numbers across "
-    "machines'). The assertion is kept; a pass is reported (XPASS)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "classifier",
-    [pytest.param("lstm", marks=LSTM_NOT_SHOWN), "avsdn", "avel"],
-)
+@pytest.mark.parametrize("classifier", ["lstm", "avsdn", "avel"])
 def test_temporal_classifiers_beat_the_mlp_classifier(claims, classifier):
     """Over the eight rows of the AV-transformer's Table 2, each the mean of its three seeds,
     paired over test videos."""

@@ -82,7 +82,7 @@ def _pointing(synth_run):
 
 
 NOT_SHOWN = pytest.mark.xfail(
-    reason="measured (3 seeds, 4x4 maps, make demo at 3984890): STAN's space hit rate 0.56 vs "
+    reason="measured (3 seeds, 4x4 maps, make demo at 74c1872): STAN's space hit rate 0.56 vs "
     "the best fixed cell 0.50 (+0.07, interval [-0.10, 0.24]), the centre 0.48 (+0.09, [-0.01, "
     "0.19]) and the frame's saliency 0.72: in two of three seeds the sigmoid space gate marks "
     "the object by its lowest values (docs/explanations.md, 'Which end of the map points'); "
@@ -106,7 +106,7 @@ def test_stan_space_attention_beats_attention_that_ignores_the_video(synth_run, 
 
 
 ORIENTED_NOT_SHOWN = pytest.mark.xfail(
-    reason="measured (make demo at 3984890): read at the end validation points with, STAN's map "
+    reason="measured (make demo at 74c1872): read at the end validation points with, STAN's map "
     "hits 0.71, the frame's own saliency 0.72 (-0.00 [-0.10, 0.09]): it finds the object no "
     "better than the feature norm does; the assertion is kept, XPASS reported",
     strict=False,

@@ -136,7 +136,10 @@ rule localization_pointing:
                 for key, (family, model) in names.LOCALIZATION_ATTENTION.items()
             }
         ),
-        stan=lambda wc: explained(wc.dataset, "stan", "predictions.npz"),
+        stan=lambda wc: [
+            paths.trained(wc.dataset, "stan", s, "predictions.npz")
+            for s in train_seeds(wc.dataset, "stan")
+        ],
         manifest=paths.manifest(),
     output:
         report=paths.localization_pointing(),

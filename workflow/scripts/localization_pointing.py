@@ -7,7 +7,7 @@ with log_to(snakemake.log[0]) as log:
         snakemake.config,
         snakemake.wildcards.dataset,
         {key: list(snakemake.input[key]) for key in snakemake.params.attentions},
-        snakemake.input.stan,
+        list(snakemake.input.stan),
         snakemake.input.manifest,
         snakemake.output.report,
     )

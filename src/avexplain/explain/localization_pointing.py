@@ -1,7 +1,7 @@
 """The space attention of the localization models against synth's true boxes, beside STAN's
 (docs/localization.md, "Attention as an explanation"): the AVE paper's audio-guided attention
 (A+V-att), the same attention over AV-transformer regions, and the AV-transformer's instance
-attention (AVOL), each averaged over its seeds, scored with the pointing game of
+attention (AVOL), each averaged over its seeds (STAN too), scored with the pointing game of
 avexplain.explain.pointing on the same test videos, beside the fixed-cell, random and uniform
 baselines, with bootstrap intervals over videos (paired: every resample draws the same videos
 for every method)."""
@@ -42,11 +42,12 @@ def score(
     config: dict,
     dataset: str,
     predictions: dict[str, list[str | Path]],
-    stan_predictions: str | Path,
+    stan_predictions: list[str | Path],
     manifest: str | Path,
     out_json: str | Path,
 ) -> dict:
-    """`predictions`: {method key of names.LOCALIZATION_ATTENTION: predictions.npz per seed}.
+    """`predictions`: {method key of names.LOCALIZATION_ATTENTION: predictions.npz per seed};
+    `stan_predictions`: STAN's, per seed.
     Writes and returns the hit rates (percent of annotated seconds whose attention peak is in
     the sounding object's box), their 95 % bootstrap intervals, the paired differences and the
     ranking."""
@@ -57,7 +58,7 @@ def score(
     loaded = {
         m: [np.load(p, allow_pickle=False) for p in files] for m, files in predictions.items()
     }
-    loaded[STAN] = [np.load(stan_predictions, allow_pickle=False)]
+    loaded[STAN] = [np.load(p, allow_pickle=False) for p in stan_predictions]
     id_sets = [set(map(str, p["video_ids"])) for ps in loaded.values() for p in ps]
     first = [str(v) for v in loaded[STAN][0]["video_ids"]]
     ids = [v for v in first if all(v in s for s in id_sets) and boxes.get(v)]

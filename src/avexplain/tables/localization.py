@@ -481,7 +481,7 @@ def write_pointing(report_path, outputs: dict) -> None:
             "Pointing game: percent of annotated seconds whose attention peak lies in the "
             f"sounding object's box ({report['videos']} test videos, {report['seconds']} "
             f"seconds, {report['grid'][0]}x{report['grid'][1]} maps); localization models "
-            "averaged over their seeds; STAN from its first seed. Neither paper could make "
+            "and STAN averaged over their seeds. Neither paper could make "
             "this comparison: AVE has no boxes.",
         ],
         ["Rank", "Attention", "hit rate", "95 % CI", "seeds"],
