@@ -20,21 +20,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 from avexplain.data.manifest import read_manifest
 from avexplain.explain import pointing
+from avexplain.explain.jobs import space_attention
 from avexplain.tables.comparisons import paired_bootstrap
 from avexplain.training.splits import open_split
 from avexplain.training.train import load_trained, train
-
-
-def space_attention(model, feats, batch_size: int = 8) -> np.ndarray:
-    with torch.no_grad():
-        maps = [model(feats.visual[i : i + batch_size], feats.audio[i : i + batch_size])
-                ["space_attention"] for i in range(0, len(feats.visual), batch_size)]  # fmt: skip
-    return torch.cat(maps).numpy()
 
 
 def main() -> None:
@@ -56,7 +49,7 @@ def main() -> None:
             record = train(config, "synth", "stan", seed, out, root=run, threads=1,
                            progress=False)  # fmt: skip
             model = load_trained(Path(out) / "checkpoint.pt")[0]
-        maps = {s: space_attention(model, f) for s, f in feats.items()}
+        maps = {s: space_attention(model, f.visual, f.audio) for s, f in feats.items()}
         val = pointing.orientation(maps["val"], split_boxes["val"])
         test = pointing.orientation(maps["test"], split_boxes["test"])
         peak.append(pointing.peak_game(maps["test"], split_boxes["test"])["per_video"])

@@ -208,9 +208,8 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
                                          train_boxes=split_boxes(frame, "train"),
                                          saliency=saliency)  # fmt: skip
             if game is not None:  # the map's trough, and the end validation points with
-                orient = pointing.orientation(
-                    *((_space_attention(model, *val[0]), val[1]) if val else (space[:0], []))
-                )
+                val_maps = space_attention(model, *val[0]) if val else space[:0]
+                orient = pointing.orientation(val_maps, val[1] if val else [])
                 game["trough"] = pointing.peak_game(-space, per_video_boxes)
                 game["oriented"] = pointing.peak_game(orient["sign"] * space, per_video_boxes)
                 game["orientation"] = orient
@@ -253,7 +252,7 @@ def _validation(config, dataset, frame, root):
                                          for v in feats.video_ids]  # fmt: skip
 
 
-def _space_attention(model, visual, audio, batch_size: int = 8) -> np.ndarray:
+def space_attention(model, visual, audio, batch_size: int = 8) -> np.ndarray:
     """The model's space attention (N,T,H,W) on features as it reads them."""
     import torch
 
