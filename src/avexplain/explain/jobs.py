@@ -208,7 +208,7 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
                                          train_boxes=split_boxes(frame, "train"),
                                          saliency=saliency)  # fmt: skip
             if game is not None:  # the map's trough, and the end validation points with
-                val_maps = space_attention(model, *val[0]) if val else space[:0]
+                val_maps = attention_maps(model, *val[0])["space_attention"] if val else space[:0]
                 orient = pointing.orientation(val_maps, val[1] if val else [])
                 game["trough"] = pointing.peak_game(-space, per_video_boxes)
                 game["oriented"] = pointing.peak_game(orient["sign"] * space, per_video_boxes)
@@ -252,14 +252,19 @@ def _validation(config, dataset, frame, root):
                                          for v in feats.video_ids]  # fmt: skip
 
 
-def space_attention(model, visual, audio, batch_size: int = 8) -> np.ndarray:
-    """The model's space attention (N,T,H,W) on features as it reads them."""
+def attention_maps(model, visual, audio, batch_size: int = 8) -> dict[str, np.ndarray]:
+    """The model's space (N,T,H,W) and time (N,T) attention, those it has, on features as it
+    reads them."""
     import torch
 
+    parts: dict[str, list] = {"space_attention": [], "time_attention": []}
     with torch.no_grad():
-        maps = [model(visual[i : i + batch_size], audio[i : i + batch_size])["space_attention"]
-                for i in range(0, len(visual), batch_size)]  # fmt: skip
-    return torch.cat(maps).float().cpu().numpy()
+        for i in range(0, len(visual), batch_size):
+            out = model(visual[i : i + batch_size], audio[i : i + batch_size])
+            for key, maps in parts.items():
+                if out.get(key) is not None:
+                    maps.append(out[key].float().cpu())
+    return {k: torch.cat(v).numpy() for k, v in parts.items() if v}
 
 
 def _seed_readings(game: dict) -> dict:
