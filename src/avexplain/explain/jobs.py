@@ -196,7 +196,8 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
     boxes = dict(zip(frame["video_id"], frame["boxes"], strict=True))
     per_video_boxes = [json.loads(boxes.get(v) or "{}") for v in ids]
     saliency = feats.visual.float().norm(dim=-1).numpy()  # (N,T,H,W): where the map is strong
-    val = _validation(config, dataset, frame, root) if "space_attention" in preds[0].files else None
+    has_space = "space_attention" in preds[0].files
+    val = _validation(config, dataset, frame, boxes, root) if has_space else None
     for pred, checkpoint in zip(preds, checkpoints, strict=True):
         model, meta = load_trained(checkpoint)
         report["seeds"].append(meta.get("seed"))
@@ -239,15 +240,14 @@ def write_ground_truth(config, dataset, model_name, predictions, manifest, check
     _write_json(out_json, report)
 
 
-def _validation(config, dataset, frame, root):
+def _validation(config, dataset, frame, boxes: dict, root):
     """((visual, audio) as the model reads them, per-video boxes) of the validation split, or
-    None when it has no videos."""
+    None when it has no videos; `boxes`: the manifest's boxes column by video id."""
     from avexplain.training.splits import open_split
 
     if not (frame["split"] == "val").any():
         return None
     feats = open_split(config, dataset, "val", root=root).load()
-    boxes = dict(zip(frame["video_id"], frame["boxes"], strict=True))
     return (feats.visual, feats.audio), [json.loads(boxes.get(str(v)) or "{}")
                                          for v in feats.video_ids]  # fmt: skip
 

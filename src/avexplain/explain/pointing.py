@@ -191,16 +191,18 @@ def _per_video(values: list[list[float]]) -> list[float]:
     return [float(np.mean(v)) if v else float("nan") for v in values]
 
 
+def _entry(values: list[list[float]]) -> dict:
+    """Hit rate over every annotated second, their number, and the per-video hit rates."""
+    return {"hit_rate": float(np.mean([x for v in values for x in v])),
+            "seconds": sum(len(v) for v in values), "per_video": _per_video(values)}  # fmt: skip
+
+
 def peak_game(space_attention: np.ndarray, boxes_per_video: list[dict]) -> dict | None:
     """Hit rate of the peaks of maps (N,T,H,W) over every annotated second: `hit_rate`,
     `seconds` and `per_video` (NaN for a video without annotated seconds); None without any."""
     hits = [spatial_hits(att, boxes)[0]
             for att, boxes in zip(space_attention, boxes_per_video, strict=True)]  # fmt: skip
-    seconds = sum(len(v) for v in hits)
-    if not seconds:
-        return None
-    return {"hit_rate": float(np.mean([x for v in hits for x in v])), "seconds": seconds,
-            "per_video": _per_video(hits)}  # fmt: skip
+    return _entry(hits) if any(hits) else None
 
 
 def orientation(space_attention: np.ndarray, boxes_per_video: list[dict]) -> dict:
@@ -247,17 +249,9 @@ def spatial_game(
             hits[name].append(spatial_hits(np.broadcast_to(fmap, att.shape), boxes)[0])
         if saliency is not None:
             hits["saliency"].append(spatial_hits(saliency[i], boxes)[0])
-    seconds = sum(len(v) for v in hits["model"])
-    if not seconds:
+    if not any(hits["model"]):
         return None
-    return {
-        name: {
-            "hit_rate": float(np.mean([x for v in values for x in v])),
-            "seconds": seconds,
-            "per_video": _per_video(values),
-        }
-        for name, values in hits.items()
-    }
+    return {name: _entry(values) for name, values in hits.items()}
 
 
 def fixed_cell_hits(

@@ -116,20 +116,15 @@ def pointing_evidence(report: dict, model: str = "stan", draws=10000, seed=0) ->
     of the model (`per_seed`) give the seed axis where recorded."""
     rows = []
     space = report.get("spatial") or {}
-    if space:
-        ours = np.asarray(space["model"]["per_video"], dtype=float)
-        for base in SPACE_BASELINES:
-            if base in space:
-                theirs = np.asarray(space[base]["per_video"], dtype=float)
-                rows.append(_row(f"{model} space > {base.replace('_', ' ')}",
-                                 "hit rate per video", ">", ours - theirs, draws, seed))  # fmt: skip
-        if "oriented" in space:
-            ours = np.asarray(space["oriented"]["per_video"], dtype=float)
-            for base in ORIENTED_BASELINES:
-                if base in space:
-                    theirs = np.asarray(space[base]["per_video"], dtype=float)
-                    rows.append(_row(f"{model} {ORIENTED} > {base.replace('_', ' ')}",
-                                     "hit rate per video", ">", ours - theirs, draws, seed))  # fmt: skip
+    readings = (("model", "space", SPACE_BASELINES), ("oriented", ORIENTED, ORIENTED_BASELINES))
+    for reading, name, baselines in readings:
+        if reading not in space:
+            continue
+        ours = np.asarray(space[reading]["per_video"], dtype=float)
+        for base in (b for b in baselines if b in space):
+            theirs = np.asarray(space[base]["per_video"], dtype=float)
+            rows.append(_row(f"{model} {name} > {base.replace('_', ' ')}",
+                             "hit rate per video", ">", ours - theirs, draws, seed))  # fmt: skip
     time = report.get("temporal") or {}
     if time:
         ours = np.asarray(time["model"]["per_video"]["auc"], dtype=float)
